@@ -1,0 +1,123 @@
+"""Batch evaluation of the model over catalogues: boundary checks, fixed-size chunks, one compile."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..params import N_THETA, THETA_NAMES
+from .provabgs import ProvabgsModel
+
+__all__ = ["validate_inputs", "photometry_batch", "properties_batch", "batched"]
+
+# Physical validity of the model's inputs (wider than any prior): name -> (low, high).
+VALID_RANGES = {
+    "f_burst": (0.0, 1.0),
+    "t_burst_gyr": (1e-3, 20.0),
+    "gamma1_zh": (0.0, 1.0),
+    "gamma2_zh": (0.0, 1.0),
+    "tau_bc": (0.0, 20.0),
+    "tau_ism": (0.0, 20.0),
+    "dust_index": (-5.0, 5.0),
+}
+BETA_SUM_ATOL = 1e-4  # the simplex constraint, checked in float64 on the host
+
+
+def validate_inputs(theta, redshift, *, z_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """Check a batch of parameters and redshifts; raise ValueError naming parameter and row.
+
+    Args:
+        theta: ``(n_gal, 12)`` or ``(12,)`` physical parameters (order ``THETA_NAMES``).
+        redshift: ``(n_gal,)`` or scalar.
+        z_max: the model's largest redshift.
+
+    Returns:
+        theta as ``(n_gal, 12)`` float64 array and redshift as ``(n_gal,)``.
+    """
+    theta = np.asarray(theta, np.float64)
+    if theta.ndim == 1:
+        theta = theta[None]
+    if theta.ndim != 2 or theta.shape[1] != N_THETA:
+        raise ValueError(f"theta must have shape (n_gal, {N_THETA}) in order {THETA_NAMES}, got {theta.shape}")
+    redshift = np.broadcast_to(np.asarray(redshift, np.float64), (theta.shape[0],)) if np.ndim(redshift) == 0 else np.asarray(redshift, np.float64)
+    if redshift.shape != (theta.shape[0],):
+        raise ValueError(f"redshift must have shape ({theta.shape[0]},) to match theta, got {redshift.shape}")
+
+    def fail(mask, what):
+        rows = np.flatnonzero(mask)
+        raise ValueError(f"{what} in row(s) {rows[:10].tolist()}{' ...' if rows.size > 10 else ''}")
+
+    bad = ~np.isfinite(theta)
+    if bad.any():
+        col = int(np.argmax(bad.any(axis=0)))
+        fail(bad[:, col], f"non-finite parameter '{THETA_NAMES[col]}'")
+    if (~np.isfinite(redshift)).any():
+        fail(~np.isfinite(redshift), "non-finite redshift")
+    if (redshift < 0).any():
+        fail(redshift < 0, "negative redshift")
+    if (redshift > z_max).any():
+        fail(redshift > z_max, f"redshift above the model's z_max = {z_max}")
+    beta = theta[:, 1:5]
+    if (beta < 0).any():
+        col = int(np.argmax((beta < 0).any(axis=0)))
+        fail(beta[:, col] < 0, f"negative SFH weight '{THETA_NAMES[1 + col]}'")
+    off = np.abs(beta.sum(axis=1) - 1) > BETA_SUM_ATOL
+    if off.any():
+        fail(off, f"SFH weights beta1..beta4 not summing to 1 (|sum - 1| > {BETA_SUM_ATOL})")
+    for name, (lo, hi) in VALID_RANGES.items():
+        col = THETA_NAMES.index(name)
+        out = (theta[:, col] < lo) | (theta[:, col] > hi)
+        if out.any():
+            fail(out, f"parameter '{name}' outside [{lo}, {hi}]")
+    return theta, redshift
+
+
+@eqx.filter_jit
+def _chunk_apply(fn, model, theta, redshift):
+    return jax.vmap(fn, in_axes=(None, 0, 0))(model, theta, redshift)
+
+
+def batched(fn, model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096, check: bool = True) -> np.ndarray:
+    """Apply ``fn(model, theta_i, z_i)`` over a catalogue in fixed-size padded chunks.
+
+    The last chunk is padded (with the first row) so every call has the same shape and the
+    compiled function is reused; padding is dropped from the output. Memory stays bounded by
+    ``chunk_size``.
+    """
+    if check:
+        theta, redshift = validate_inputs(theta, redshift, z_max=model.z_max)
+    else:
+        theta, redshift = np.atleast_2d(theta), np.atleast_1d(redshift)
+    n = theta.shape[0]
+    size = min(chunk_size, n)
+    out = []
+    for start in range(0, n, size):
+        th = theta[start : start + size]
+        zz = redshift[start : start + size]
+        pad = size - th.shape[0]
+        if pad:
+            th = np.concatenate([th, np.repeat(th[:1], pad, 0)])
+            zz = np.concatenate([zz, np.repeat(zz[:1], pad)])
+        res = _chunk_apply(fn, model, jnp.asarray(th, model.dtype), jnp.asarray(zz, model.dtype))
+        out.append(np.asarray(res)[: size - pad])
+    return np.concatenate(out)
+
+
+def _photometry(model, theta, redshift):
+    return model(theta, redshift)
+
+
+def _properties(model, theta, redshift):
+    return model.properties(theta, redshift)
+
+
+def photometry_batch(model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096) -> np.ndarray:
+    """Fluxes in nanomaggies, ``(n_gal, n_band)``, with input checks."""
+    return batched(_photometry, model, theta, redshift, chunk_size=chunk_size)
+
+
+def properties_batch(model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096) -> np.ndarray:
+    """Derived properties, ``(n_gal, 5)`` in ``DERIVED_NAMES`` order, with input checks."""
+    return batched(_properties, model, theta, redshift, chunk_size=chunk_size)
