@@ -117,7 +117,9 @@ def build_fsps_table(
         "isochrones": "MIST (assumed)" if libraries is None else libraries[0],
         "library": "MILES (assumed)" if libraries is None else libraries[1],
         "zsun": repr(float(zsol)),
-        "lsun_erg_per_s": "3.839e33",  # FSPS sps_vars lsun (PROVABGS code uses 3.846e33)
+        # PROVABGS converts FSPS Lsun/Hz to erg/s with 3.846e33 (FSPS itself uses 3.839e33):
+        # record what reproduces PROVABGS fluxes.
+        "lsun_erg_per_s": "3.846e33",
         "flux_unit": "L_nu [Lsun/Hz per Msun formed], rest frame, bin average of L_lambda converted at bin centre",
         "wave_unit": "Angstrom, rest frame, vacuum (FSPS)",
         "wave_sampling": "log",
