@@ -59,6 +59,9 @@ ZMET_MIN = 4.49043431e-5
 ZMET_MAX = 4.49043431e-2
 HIGHEST = jax.lax.Precision.HIGHEST
 BurstRule = Literal["fsps_quirk", "age"]
+SSPSampling = Literal["midpoint", "integrated"]
+_N_SUB_HOST = 512  # sub-ages per bin for 'integrated' sampling of redshift-independent bins
+_N_SUB_RUNTIME = 8  # ... and of the oldest bins at run time (SSPs evolve slowly there)
 
 
 def _flux_const(lsun_erg_per_s: float) -> float:
@@ -82,6 +85,8 @@ class ProvabgsModel(eqx.Module):
     basis_name: str = eqx.field(static=True)
     band_windows: tuple[int, ...] = eqx.field(static=True)
     lsun_erg_per_s: float = eqx.field(static=True)
+    ssp_sampling: str = eqx.field(static=True)
+    runtime_sub_fracs: tuple[float, ...] = eqx.field(static=True)
 
     wave_aa: Float[Array, " n_wave"]
     trapz_dln_wave: Float[Array, " n_wave"]
@@ -109,6 +114,7 @@ class ProvabgsModel(eqx.Module):
         burst_rule: BurstRule = "fsps_quirk",
         crop_to_filters: bool = True,
         zsun_table: float | None = None,
+        ssp_sampling: SSPSampling = "midpoint",
         dtype=None,
     ) -> "ProvabgsModel":
         """Build a model from an SSP table, an NMF basis and a filter set.
@@ -125,6 +131,10 @@ class ProvabgsModel(eqx.Module):
                 (faster photometry); False keeps the whole table (full spectra).
             zsun_table: solar Z of the table, used to map PROVABGS's logzsol = log10(Z / 0.019)
                 onto it; default from the table attributes ('zsun'), else 0.0142 (MIST).
+            ssp_sampling: ``'midpoint'`` (PROVABGS: one SSP at each bin's midpoint age) or
+                ``'integrated'`` (each bin's SSP spectrum averaged over the bin in time, i.e. the
+                exact light of a constant SFR within the bin: 512 sub-ages precomputed on the host
+                for redshift-independent bins, 8 at run time for the oldest bins).
             dtype: float dtype of the arrays (default: JAX's default float, float32 unless x64).
         """
         from ..sps.bc03 import default_ssp_table
@@ -134,6 +144,8 @@ class ProvabgsModel(eqx.Module):
 
         if burst_rule not in ("fsps_quirk", "age"):
             raise ValueError(f"burst_rule must be 'fsps_quirk' or 'age', got {burst_rule!r}")
+        if ssp_sampling not in ("midpoint", "integrated"):
+            raise ValueError(f"ssp_sampling must be 'midpoint' or 'integrated', got {ssp_sampling!r}")
         if ssp is None:
             ssp = default_ssp_table()
         elif not isinstance(ssp, SSPTable):
@@ -169,8 +181,10 @@ class ProvabgsModel(eqx.Module):
         n_fixed = int(np.sum(MASTER_EDGES_GYR[1:] <= t_age_min))
         if n_fixed < 1:
             raise ValueError(f"z_max = {z_max} leaves no redshift-independent bins")
-        mids = 0.5 * (MASTER_EDGES_GYR[1 : n_fixed + 1] + MASTER_EDGES_GYR[:n_fixed])
-        w_age = age_weights_np(log10_age, mids)  # (n_fixed, n_age)
+        lo_edge, hi_edge = MASTER_EDGES_GYR[:n_fixed], MASTER_EDGES_GYR[1 : n_fixed + 1]
+        host_fracs = np.array([0.5]) if ssp_sampling == "midpoint" else (np.arange(_N_SUB_HOST) + 0.5) / _N_SUB_HOST
+        sub_ages = lo_edge[:, None] + (hi_edge - lo_edge)[:, None] * host_fracs
+        w_age = age_weights_np(log10_age, sub_ages.ravel()).reshape(n_fixed, host_fracs.size, -1).mean(axis=1)
         young = log10_age <= BIRTH_CLOUD_LOG10_AGE_YR - 9.0 + 1e-9
         w_young, w_old = w_age * young, w_age * ~young
         has_young = np.any(w_young > 0, axis=1)
@@ -195,6 +209,8 @@ class ProvabgsModel(eqx.Module):
             band_windows=band_windows,
             # the table's own solar luminosity (BC03: 3.826e33), else PROVABGS's 3.846e33
             lsun_erg_per_s=float(dict(ssp.attrs).get("lsun_erg_per_s", L_SUN_ERG_PER_S)),
+            ssp_sampling=ssp_sampling,
+            runtime_sub_fracs=(0.5,) if ssp_sampling == "midpoint" else tuple((np.arange(_N_SUB_RUNTIME) + 0.5) / _N_SUB_RUNTIME),
             wave_aa=as_arr(wave),
             trapz_dln_wave=as_arr(dw / wave),
             log10_zmet_grid=as_arr(ssp.log10_zmet),
@@ -264,11 +280,14 @@ class ProvabgsModel(eqx.Module):
         w_fixed = w[: self.n_fixed]
         young = jnp.dot(w_fixed[: self.n_young].reshape(-1), self.fixed_young, precision=HIGHEST)
         old = jnp.dot(w_fixed.reshape(-1), self.fixed_old, precision=HIGHEST)
-        # run-time bins: the oldest bins, whose midpoints move with the age of the universe
-        i_age, f_age = self._age_index(h["mids"][self.n_fixed :])
-        spectra = jax.vmap(gather_bilinear, in_axes=(None, 0, 0, 0, 0))(
+        # run-time bins: the oldest bins, whose edges move with the age of the universe
+        lo, hi = h["edges"][self.n_fixed : -1], h["edges"][self.n_fixed + 1 :]
+        fracs = jnp.asarray(self.runtime_sub_fracs, self.dtype)
+        i_age, f_age = self._age_index(lo[:, None] + (hi - lo)[:, None] * fracs)  # (n_var, n_sub)
+        per_sub = jax.vmap(gather_bilinear, in_axes=(None, None, None, 0, 0))  # over sub-ages
+        spectra = jax.vmap(per_sub, in_axes=(None, 0, 0, 0, 0))(
             self.ssp_lnu, i_met[self.n_fixed :], f_met[self.n_fixed :], i_age, f_age
-        )
+        ).mean(axis=1)  # (n_var, n_wave)
         old = old + jnp.dot(h["m"][self.n_fixed :], spectra, precision=HIGHEST)
         nmf = young * self.dust.birth_cloud_transmission(theta[9]) + old
         ib_met, fb_met = self._met_index(h["z_burst"])

@@ -10,15 +10,17 @@ Inputs (``in.npz``):
     t_table, sfr_table, lgmet_table: (n_case, n_t) cosmic time (Gyr), SFR (Msun/yr), log10 Z.
     lgmet_scatter: () float, DSPS's lognormal metallicity scatter (dex).
     t_obs: (n_case,) age of the universe at observation, Gyr.
-    redshift: (n_z,) redshifts of the observed magnitudes.
+    redshift: (n_case,) redshift of each case (the galaxy is observed at t_obs = age(z)); observed
+        magnitudes are computed where z > 0.
     cosmo: (4,) DSPS flat wCDM (Om0, w0, wa, h).
 
 Outputs (``out.npz``):
     ssp_wave: (n_wave,) Å;  rest_sed: (n_case, n_wave) L_nu in Lsun/Hz;
     weights: (n_case, n_met, n_age) DSPS SSP weights;
     rest_mag: (n_case, n_band) ``calc_rest_mag`` with each filter resampled onto the SSP grid;
-    obs_mag: (n_case, n_z, n_band) ``calc_obs_mag`` with each filter resampled onto the redshifted
-        SSP grid;  dmod: (n_z,) DSPS's distance modulus;  x64: () bool.
+    obs_mag: (n_case, n_band) ``calc_obs_mag`` at the case's redshift with each filter resampled
+        onto the redshifted SSP grid (NaN where z = 0);  dmod: (n_case,) DSPS's distance modulus
+        (NaN where z = 0);  x64: () bool.
 
 Filters are resampled onto the SED grid (linear interpolation of the transmission, zero outside
 the curve) before calling the DSPS kernels, because the kernels interpolate the SED onto the
@@ -42,7 +44,6 @@ def _resampled_filters(wave_grid, filt_wave, filt_trans, filt_n):
 
 def main(in_path: str, out_path: str) -> None:
     import jax
-    import jax.numpy as jnp
     import numpy as np
     from dsps import calc_obs_mag, calc_rest_mag, calc_rest_sed_sfh_table_met_table, load_ssp_templates
     from dsps.cosmology import flat_wcdm
@@ -72,17 +73,17 @@ def main(in_path: str, out_path: str) -> None:
     rest_mag_fn = jax.jit(jax.vmap(jax.vmap(calc_rest_mag, (None, None, None, 0)), (None, 0, None, None)))
     rest_mag = np.asarray(rest_mag_fn(wave, seds, wave, trans_rest))
 
-    zs = np.atleast_1d(inp["redshift"]).astype(np.float64)
-    obs_mag = np.zeros((seds.shape[0], zs.size, len(inp["filt_n"])))
-    obs_fn = jax.jit(
-        jax.vmap(jax.vmap(calc_obs_mag, (None, None, None, 0, None, None, None, None, None)),
-                 (None, 0, None, None, None, None, None, None, None))
-    )
-    for iz, z in enumerate(zs):
+    zs = np.asarray(inp["redshift"], np.float64)
+    obs_mag = np.full(rest_mag.shape, np.nan)
+    dmod = np.full(zs.shape, np.nan)
+    obs_fn = jax.jit(jax.vmap(calc_obs_mag, (None, None, None, 0, None, None, None, None, None)))
+    for c, z in enumerate(zs):
+        if z <= 0:
+            continue
         wave_obs = wave * (1.0 + z)
         trans_obs = _resampled_filters(wave_obs, inp["filt_wave"], inp["filt_trans"], inp["filt_n"])
-        obs_mag[:, iz] = np.asarray(obs_fn(wave, seds, wave_obs, trans_obs, z, Om0, w0, wa, h))
-    dmod = np.array([float(flat_wcdm.distance_modulus_to_z(z, Om0, w0, wa, h)) for z in zs])
+        obs_mag[c] = np.asarray(obs_fn(wave, seds[c], wave_obs, trans_obs, z, Om0, w0, wa, h))
+        dmod[c] = float(flat_wcdm.distance_modulus_to_z(z, Om0, w0, wa, h))
 
     np.savez(
         out_path, ssp_wave=wave, rest_sed=seds, weights=np.stack(weights), rest_mag=rest_mag,
