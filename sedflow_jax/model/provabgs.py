@@ -210,7 +210,7 @@ class ProvabgsModel(eqx.Module):
             # the table's own solar luminosity (BC03: 3.826e33), else PROVABGS's 3.846e33
             lsun_erg_per_s=float(dict(ssp.attrs).get("lsun_erg_per_s", L_SUN_ERG_PER_S)),
             ssp_sampling=ssp_sampling,
-            runtime_sub_fracs=(0.5,) if ssp_sampling == "midpoint" else tuple((np.arange(_N_SUB_RUNTIME) + 0.5) / _N_SUB_RUNTIME),
+            runtime_sub_fracs=(0.5,) if ssp_sampling == "midpoint" else tuple(float(f) for f in (np.arange(_N_SUB_RUNTIME) + 0.5) / _N_SUB_RUNTIME),
             wave_aa=as_arr(wave),
             trapz_dln_wave=as_arr(dw / wave),
             log10_zmet_grid=as_arr(ssp.log10_zmet),

@@ -48,12 +48,16 @@ def flow_to_physical(u: Float[Array, "... 11"]) -> Float[Array, "... 12"]:
 
 
 def physical_to_flow(theta: Float[Array, "... 12"]) -> Float[Array, "... 11"]:
-    """Inverse of :func:`flow_to_physical` (z_k clipped to [0, 1] where a stick is empty)."""
-    b1, b2, b3 = theta[..., 1], theta[..., 2], theta[..., 3]
-    z1 = jnp.maximum(1 - b1, _Z1_FLOOR)
-    z2 = jnp.clip(1 - b2 / z1, 0.0, 1.0)
-    z1z2 = jnp.maximum(z1 * z2, _Z1_FLOOR)
-    z3 = jnp.clip(1 - b3 / z1z2, 0.0, 1.0)
+    """Inverse of :func:`flow_to_physical`.
+
+    Written with sums of the remaining sticks (z1 = b2+b3+b4, z1 z2 = b3+b4) rather than
+    1 - b1 etc., which cancels catastrophically in float32 when a stick is nearly empty.
+    """
+    b2, b3, b4 = theta[..., 2], theta[..., 3], theta[..., 4]
+    tail3 = b3 + b4
+    z1 = b2 + tail3
+    z2 = jnp.clip(tail3 / jnp.maximum(z1, _Z1_FLOOR), 0.0, 1.0)
+    z3 = jnp.clip(b4 / jnp.maximum(tail3, _Z1_FLOOR), 0.0, 1.0)
     log_gamma = jnp.log10(theta[..., 7:9])
     return jnp.concatenate(
         [theta[..., :1], jnp.stack([z1, z2, z3], -1), theta[..., 5:7], log_gamma, theta[..., 9:]], axis=-1

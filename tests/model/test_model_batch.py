@@ -1,0 +1,188 @@
+"""jit / vmap / chunked batch evaluation, and rejection of bad input with informative errors.
+
+References: a Python loop of un-jitted single-galaxy calls (the kernel itself), and trace counts.
+"""
+
+from __future__ import annotations
+
+import os
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sedflow_jax.model import ProvabgsModel, photometry_batch, validate_inputs
+from sedflow_jax.model.batch import batched
+from sedflow_jax.params import THETA_NAMES
+
+N_VMAP = 64
+LOOP_STRIDE = 16  # the eager loop checks every 16th of the 64 draws (4 calls; eager dispatch is ~2 s each on 2 shared cores)
+VMAP_RTOL = 1e-5  # float32: jit fusion / reassociation vs op-by-op execution
+N_CHUNK_ROWS, CHUNK = 20, 7  # 3 chunks, the last padded
+
+
+@pytest.fixture(scope="module")
+def draws(prior):
+    key_t, key_z = jax.random.split(jax.random.PRNGKey(5))
+    theta = np.asarray(prior.sample(key_t, N_VMAP), np.float64)
+    z = np.asarray(prior.sample_redshift(key_z, N_VMAP), np.float64)
+    z[0] = 0.0
+    return theta, z
+
+
+@pytest.fixture(scope="module")
+def vmapped(model_synth_default, draws):
+    theta, z = draws
+    f = eqx.filter_jit(jax.vmap(model_synth_default))
+    return np.asarray(f(jnp.asarray(theta, jnp.float32), jnp.asarray(z, jnp.float32)), np.float64)
+
+
+def test_jit_vmap_equals_loop(model_synth_default, draws, vmapped):
+    theta, z = draws
+    rows = np.arange(0, N_VMAP, LOOP_STRIDE)
+    loop = np.stack([np.asarray(model_synth_default(jnp.asarray(theta[i], jnp.float32), jnp.float32(z[i])), np.float64)
+                     for i in rows])  # plain (un-jitted, op-by-op) single-galaxy calls
+    assert np.all(np.isfinite(loop)) and np.all(loop > 0)
+    np.testing.assert_allclose(vmapped[rows], loop, rtol=VMAP_RTOL)
+
+
+def test_photometry_batch_chunks_compile_once(model_synth_default, draws, vmapped):
+    theta, z = draws
+    theta, z = theta[:N_CHUNK_ROWS], z[:N_CHUNK_ROWS]
+    out = photometry_batch(model_synth_default, theta, z, chunk_size=CHUNK)
+    assert out.shape == (N_CHUNK_ROWS, 5)
+    np.testing.assert_allclose(out, vmapped[:N_CHUNK_ROWS], rtol=VMAP_RTOL)
+
+    traces = []
+
+    def counted(model, th, zz):
+        traces.append(th.shape)  # runs only while tracing
+        return model(th, zz)
+
+    out2 = batched(counted, model_synth_default, theta, z, chunk_size=CHUNK)
+    np.testing.assert_allclose(out2, out, rtol=0, atol=0)
+    assert len(traces) == 1, f"chunk function traced {len(traces)} times for 3 chunks"
+    assert traces[0] == (12,)  # traced once for the vmapped single-galaxy kernel
+
+
+def test_single_row_and_scalar_redshift(model_synth_default, draws, vmapped):
+    theta, z = draws
+    out = photometry_batch(model_synth_default, theta[3], z[3])
+    np.testing.assert_allclose(out[0], vmapped[3], rtol=VMAP_RTOL)
+
+
+# ---------------------------------------------------------------- bad input
+def _good(prior, n=5):
+    theta = np.asarray(prior.sample(jax.random.PRNGKey(9), n), np.float64)
+    return theta, np.full(n, 0.1)
+
+
+@pytest.mark.parametrize("col", range(12))
+def test_nan_names_parameter_and_row(model_synth_default, prior, col):
+    theta, z = _good(prior)
+    theta[3, col] = np.nan
+    with pytest.raises(ValueError, match=rf"{THETA_NAMES[col]}.*row\(s\) \[3\]"):
+        photometry_batch(model_synth_default, theta, z)
+
+
+def _bad_cases():
+    # (name, column, value, message regex)
+    return [
+        ("beta_off_simplex", 1, 0.9, r"beta1\.\.beta4 not summing to 1.*row\(s\) \[2\]"),
+        ("negative_beta", None, None, r"negative SFH weight 'beta3'.*row\(s\) \[2\]"),
+        ("f_burst_above_1", 5, 1.2, r"'f_burst' outside.*row\(s\) \[2\]"),
+        ("f_burst_negative", 5, -0.1, r"'f_burst' outside.*row\(s\) \[2\]"),
+        ("tau_ism_negative", 10, -0.5, r"'tau_ism' outside.*row\(s\) \[2\]"),
+        ("gamma_negative", 7, -1e-3, r"'gamma1_zh' outside.*row\(s\) \[2\]"),
+    ]
+
+
+@pytest.mark.parametrize("name, col, value, msg", _bad_cases(), ids=[c[0] for c in _bad_cases()])
+def test_bad_parameters(model_synth_default, prior, name, col, value, msg):
+    theta, z = _good(prior)
+    if name == "negative_beta":
+        theta[2, 1:5] = [0.5, 0.3, -0.1, 0.3]
+    else:
+        theta[2, col] = value
+    with pytest.raises(ValueError, match=msg):
+        photometry_batch(model_synth_default, theta, z)
+    with pytest.raises(ValueError, match=msg):
+        validate_inputs(theta, z, z_max=model_synth_default.z_max)
+
+
+@pytest.mark.parametrize("zbad, msg", [(-0.01, r"negative redshift.*row\(s\) \[1\]"),
+                                       (1.5, r"redshift above the model's z_max.*row\(s\) \[1\]"),
+                                       (np.nan, r"non-finite redshift.*row\(s\) \[1\]")])
+def test_bad_redshift(model_synth_default, prior, zbad, msg):
+    theta, z = _good(prior)
+    z[1] = zbad
+    with pytest.raises(ValueError, match=msg):
+        photometry_batch(model_synth_default, theta, z)
+
+
+def test_wrong_shapes(model_synth_default, prior):
+    theta, z = _good(prior)
+    with pytest.raises(ValueError, match=r"theta must have shape \(n_gal, 12\).*\(5, 11\)"):
+        photometry_batch(model_synth_default, theta[:, :11], z)
+    with pytest.raises(ValueError, match=r"theta must have shape"):
+        photometry_batch(model_synth_default, theta[None], z)
+    with pytest.raises(ValueError, match=r"redshift must have shape \(5,\).*\(4,\)"):
+        photometry_batch(model_synth_default, theta, z[:4])
+    with pytest.raises(ValueError, match=r"redshift must have shape"):
+        photometry_batch(model_synth_default, theta, z[:, None])
+    with pytest.raises(ValueError, match=r"theta must have shape \(12,\)"):  # the kernel itself
+        model_synth_default(jnp.zeros(11), 0.1)
+
+
+@pytest.mark.parametrize("filters, msg", [("sdss2010-q", r"sdss2010-q"), ("nonexistent-x", r"nonexistent-x"),
+                                          (("sdss2010-g", "nonexistent-x"), r"nonexistent-x"),
+                                          ("nonexistent-*", r"nonexistent")])
+def test_unknown_filter(synthetic_table, filters, msg):
+    with pytest.raises(ValueError, match=msg):
+        ProvabgsModel.build(synthetic_table, None, filters=filters)
+
+
+def test_unknown_burst_rule(synthetic_table):
+    with pytest.raises(ValueError, match=r"burst_rule.*'emulator'"):
+        ProvabgsModel.build(synthetic_table, None, burst_rule="emulator")
+
+
+def test_table_not_covering_filters():
+    from sedflow_jax.sps.synthetic import synthetic_ssp_table
+    from sedflow_jax.sps.table import SSPTable
+
+    t = synthetic_ssp_table()
+    keep = t.wave_aa < 9000.0  # z band reaches 11,141 A
+    narrow = SSPTable(t.log10_zmet, t.log10_age_gyr, t.wave_aa[keep], t.lnu_lsun_per_hz_per_msun[..., keep],
+                      t.mstar_surv_frac, None, None, dict(t.attrs))
+    with pytest.raises(ValueError, match=r"SSP table covers .*sdss2010-z"):
+        ProvabgsModel.build(narrow, None)
+    # with z_max = 1 the u band's blue edge (2939 A) needs 1470 A rest frame
+    keep = t.wave_aa > 2000.0
+    red = SSPTable(t.log10_zmet, t.log10_age_gyr, t.wave_aa[keep], t.lnu_lsun_per_hz_per_msun[..., keep],
+                   t.mstar_surv_frac, None, None, dict(t.attrs))
+    with pytest.raises(ValueError, match=r"SSP table covers .*sdss2010-u"):
+        ProvabgsModel.build(red, None, z_max=1.0)
+
+
+def test_corrupt_ssp_file(tmp_path):
+    path = tmp_path / "corrupt_table.h5"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ValueError, match=r"corrupt_table\.h5"):
+        ProvabgsModel.build(path, None)
+    with pytest.raises(ValueError, match=r"corrupt_table\.h5"):
+        ProvabgsModel.build(os.fspath(path), None)
+
+
+def test_missing_ssp_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no_such_table\.h5"):
+        ProvabgsModel.build(tmp_path / "no_such_table.h5", None)
+
+
+def test_bad_z_max(synthetic_table):
+    with pytest.raises(ValueError, match=r"z_max"):
+        ProvabgsModel.build(synthetic_table, None, z_max=0.0)
+    with pytest.raises(ValueError, match=r"z_max"):
+        ProvabgsModel.build(synthetic_table, None, z_max=100.0)
