@@ -21,6 +21,8 @@ __all__ = ["build_parser", "main"]
 _SUBCOMMAND_MODULES: list[str] = [
     "ssp",
     "model",
+    "simulate",
+    "noise",
 ]
 
 
