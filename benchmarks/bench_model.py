@@ -164,7 +164,7 @@ def dsps_tables(n, seed=0):
 
     model = ProvabgsModel.build()
     theta, z = _inputs(n, jnp.float32, seed)
-    hist = jax.jit(jax.vmap(lambda t, zz: model._history(t, zz)))(theta, z)
+    hist = jax.jit(jax.vmap(lambda t, zz: model.history(t, zz)))(theta, z)
     edges = np.asarray(hist["edges"], np.float64)  # (n, 43) lookback
     mass = np.asarray(hist["m"], np.float64) * 10.0 ** np.asarray(theta[:, :1], np.float64)
     lgz = np.log10(np.asarray(hist["z_bins"], np.float64)) + model.log10_zmet_offset

@@ -35,11 +35,11 @@ def _demo(args: argparse.Namespace) -> int:
     import equinox as eqx
     import numpy as np
 
-    from ..model import ProvabgsModel, load_provabgs_basis, validate_inputs
+    from ..model import ProvabgsModel, validate_inputs
     from ..params import DERIVED_NAMES, THETA_NAMES
     from ..plotting import plot_spectrum
 
-    basis = load_provabgs_basis(args.basis) if args.basis else None
+    basis = args.basis  # None: package basis; a directory: PROVABGS text files
     z_max = max(1.0, args.redshift)
     model = ProvabgsModel.build(args.ssp, basis, args.filters, z_max=z_max, burst_rule=args.burst_rule)
     full = ProvabgsModel.build(args.ssp, basis, args.filters, z_max=z_max, burst_rule=args.burst_rule,

