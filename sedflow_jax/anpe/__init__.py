@@ -1,1 +1,19 @@
-"""."""
+"""Amortised neural posterior estimation (ANPE): a conditional MAF q(theta | x) over the SEDflow box.
+
+* :mod:`.flow`: :class:`FlowConfig`, :class:`ConditionalFlow` (logit box bijection + standardised x);
+* :mod:`.train`: :class:`TrainConfig`, :func:`train` (optax Adam, checkpoints, resume);
+* :mod:`.infer`: :class:`Posterior` (load/save, chunked sharded sampling, log_prob, support score);
+* :mod:`.support`: kNN training-support score; :mod:`.build`: :func:`train_posterior` (all artefacts);
+* :mod:`.catalog_infer`: :func:`infer_catalog` (catalogue -> HDF5 posteriors with flags);
+* :mod:`.calibration`: small SBC / coverage helpers used for docs (the validation package supersedes them).
+"""
+
+from .build import train_posterior
+from .catalog_infer import infer_catalog
+from .flow import ConditionalFlow, FlowConfig
+from .infer import Posterior, default_model_dir
+from .support import SupportModel, fit_support
+from .train import TrainConfig, train
+
+__all__ = ["ConditionalFlow", "FlowConfig", "Posterior", "SupportModel", "TrainConfig", "default_model_dir",
+           "fit_support", "infer_catalog", "train", "train_posterior"]

@@ -4,7 +4,9 @@ Coordinates (all 11-D, order :data:`~sedflow_jax.params.FLOW_NAMES`):
 
 * ``u``  flow-space parameters, inside the SEDflow prior box ``[low, high]``;
 * ``y = logit((u - low) / (high - low))``, unbounded; the MAF models ``q(y | x_std)``;
-* ``x_std = (x - x_mean) / x_std`` the standardised conditioning vector (5 mags, 5 sigma_m, z).
+* ``x`` = (5 mags, 5 sigma_m, z); the network sees ``(features(x) - x_mean) / x_std`` with
+  ``features(x) = (mags, log10 sigma_m, z)``: simulated sigma_m spans 1e-3 .. 7e4 mag (faint, noisy
+  draws), and its raw value made training diverge; the log keeps every input O(1).
 
 Densities in flow space include the Jacobian of the fixed bijection:
 ``log q(u | x) = log q_y(y | x) - sum log((high - low) p (1 - p))`` with ``p = sigmoid(y)``.
@@ -27,7 +29,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..params import N_FLOW
 
-__all__ = ["FlowConfig", "ConditionalFlow", "build_flow", "box_to_unbounded", "unbounded_to_box", "N_X"]
+__all__ = ["FlowConfig", "ConditionalFlow", "build_flow", "x_features", "box_to_unbounded", "unbounded_to_box", "N_X"]
 
 N_X = 11  # conditioning dimension: 5 mags, 5 sigma_m, redshift
 _P_EPS = 1e-6  # clip of (u - low)/(high - low) before the logit (float32: logit(1e-6) = -13.8)
@@ -41,9 +43,9 @@ class FlowConfig:
         flow_layers: number of masked autoregressive layers (each followed by a permutation).
         nn_width: hidden width of each MADE.
         nn_depth: hidden layers per MADE.
-        invert: flowjax's ``invert``. ``False`` (default here) makes *sampling* one network pass per
+        invert: flowjax's ``invert``. ``False`` makes *sampling* one network pass per
             layer and density evaluation (training) sequential over the 11 dimensions; ``True`` is the
-            reverse (SEDflow / sbi's direction). See docs/anpe.md for the measured trade-off.
+            reverse (SEDflow / sbi direction; the default here, chosen in docs/anpe.md). See docs/anpe.md for the measured trade-off.
         transformer: ``"affine"`` or ``"rqs"`` (rational-quadratic spline).
         knots, interval: spline settings (``"rqs"`` only).
         activation: ``"relu"``, ``"tanh"`` or ``"gelu"``.
@@ -52,7 +54,7 @@ class FlowConfig:
     flow_layers: int = 8
     nn_width: int = 128
     nn_depth: int = 1
-    invert: bool = False
+    invert: bool = True
     transformer: str = "affine"
     knots: int = 8
     interval: float = 8.0
@@ -89,6 +91,11 @@ def build_flow(key: PRNGKeyArray, config: FlowConfig):
     )
 
 
+def x_features(x):
+    """Fixed feature map of x before standardisation: (mags, log10 sigma_m, z)."""
+    return jnp.concatenate([x[..., :5], jnp.log10(jnp.maximum(x[..., 5:10], 1e-6)), x[..., 10:]], axis=-1)
+
+
 def box_to_unbounded(u, low, high):
     """``y = logit((u - low) / (high - low))`` (clipped to [1e-6, 1 - 1e-6]) and log|dy/du| summed."""
     p = jnp.clip((u - low) / (high - low), _P_EPS, 1 - _P_EPS)
@@ -107,7 +114,7 @@ class ConditionalFlow(eqx.Module):
 
     Attributes:
         flow: flowjax ``Transformed`` distribution over y (11-D), condition x_std (11-D).
-        x_mean, x_std: standardisation of x (training-set statistics).
+        x_mean, x_std: standardisation of :func:`x_features` (training-set statistics).
         low, high: prior box in flow space.
         config: the architecture (static).
     """
@@ -120,7 +127,7 @@ class ConditionalFlow(eqx.Module):
     config: FlowConfig = eqx.field(static=True)
 
     def standardise(self, x):
-        return (x - self.x_mean) / self.x_std
+        return (x_features(x) - self.x_mean) / self.x_std
 
     def log_prob(self, u: Float[Array, "... 11"], x: Float[Array, "... 11"]) -> Float[Array, "..."]:
         """log q(u | x) in flow space (box coordinates, Jacobian of the bijection included)."""

@@ -23,6 +23,10 @@ _SUBCOMMAND_MODULES: list[str] = [
     "model",
     "simulate",
     "noise",
+    "validate",
+    "train",
+    "infer",
+    "nuts",
 ]
 
 

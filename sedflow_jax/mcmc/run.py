@@ -1,0 +1,505 @@
+"""NUTS reference posteriors for galaxy photometry: one compiled run per galaxy, batched drivers.
+
+Layers (``docs/style`` §2.3):
+
+* :func:`make_run_one` builds ``run_one(key, flux_model, flux_obs, ivar, low, high)``, the whole
+  run (initialisation, warm-up, sampling) for one galaxy with ``MCMC(NUTS(...))`` constructed
+  inside, so ``jax.jit(run_one)`` compiles once and is reused for every galaxy with the same
+  shapes (re-using an ``MCMC`` object recompiles on every call);
+* :func:`run_nuts` is the host driver for one galaxy: input checks, the fixed-redshift model,
+  the compiled run, diagnostics and an ArviZ ``InferenceData``;
+* :func:`run_nuts_batch` loops over a catalogue with one cached compile (or ``vmap`` over
+  galaxies, or ``pmap`` over devices when there are several), yielding one result per galaxy.
+
+Initialisation ("optimize", the default): for every chain independently, ``init_draws`` points
+are drawn from the prior box, the best ``init_keep`` by posterior density are each improved by
+``init_steps`` Adam steps on the unconstrained log posterior, and the chain starts from the best
+of them. This is PROVABGS's recipe (optimise, then sample) made multi-start; each chain does its
+own search, so chains that end in different modes still disagree and R-hat reports it. See
+``docs/nuts.md`` for the measurements behind the choice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from ..params import FLOW_NAMES, THETA_NAMES
+from ..priors.sedflow import flow_to_physical
+from .model import check_photometry, log_likelihood, photometry_model
+
+__all__ = [
+    "NUTSConfig",
+    "NUTSResult",
+    "NotConvergedWarning",
+    "NotConvergedError",
+    "make_run_one",
+    "run_nuts",
+    "run_nuts_batch",
+    "fixed_redshift_models",
+]
+
+INIT_METHODS = ("optimize", "median", "uniform")
+CHAIN_METHODS = ("vectorized", "sequential")
+
+
+class NotConvergedWarning(UserWarning):
+    """A galaxy's chains failed the convergence criteria (see ``NUTSResult.diagnostics``)."""
+
+
+class NotConvergedError(RuntimeError):
+    """Raised instead of the warning when ``require_converged=True``."""
+
+
+@dataclass(frozen=True)
+class NUTSConfig:
+    """Settings of one NUTS run (saved with every result).
+
+    Attributes:
+        num_warmup, num_samples, num_chains: per chain.
+        dense_mass: dense (True) or diagonal mass matrix adapted in warm-up.
+        target_accept_prob, max_tree_depth: NUTS settings.
+        chain_method: ``'vectorized'`` (chains vmapped on one device) or ``'sequential'``.
+        init: ``'optimize'`` (multi-start Adam, default), ``'median'`` (numpyro
+            ``init_to_median``) or ``'uniform'`` (numpyro ``init_to_uniform``, radius 2).
+        init_draws, init_keep, init_steps, init_lr: the ``'optimize'`` search, per chain.
+        rhat_max, ess_min, max_divergences: convergence criteria (rank-normalised split R-hat <
+            rhat_max and bulk and tail ESS >= ess_min for every parameter, at most
+            max_divergences divergent transitions after warm-up).
+    """
+
+    num_warmup: int = 500
+    num_samples: int = 500
+    num_chains: int = 4
+    dense_mass: bool = True
+    target_accept_prob: float = 0.8
+    max_tree_depth: int = 10
+    chain_method: str = "vectorized"
+    init: str = "optimize"
+    init_draws: int = 64
+    init_keep: int = 4
+    init_steps: int = 300
+    init_lr: float = 0.05
+    rhat_max: float = 1.01
+    ess_min: float = 400.0
+    max_divergences: int = 0
+
+    def __post_init__(self):
+        for name in ("num_warmup", "num_samples", "num_chains", "max_tree_depth", "init_draws", "init_keep"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"NUTSConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.init_steps < 0:
+            raise ValueError(f"NUTSConfig.init_steps must be >= 0, got {self.init_steps}")
+        if self.init_keep > self.init_draws:
+            raise ValueError(f"NUTSConfig.init_keep ({self.init_keep}) > init_draws ({self.init_draws})")
+        if not (0.0 < self.target_accept_prob < 1.0):
+            raise ValueError(f"target_accept_prob must lie in (0, 1), got {self.target_accept_prob}")
+        if self.chain_method not in CHAIN_METHODS:
+            raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, got {self.chain_method!r}")
+        if self.init not in INIT_METHODS:
+            raise ValueError(f"init must be one of {INIT_METHODS}, got {self.init!r}")
+        if self.num_chains < 2:
+            warnings.warn("num_chains < 2: split R-hat uses the halves of one chain only", stacklevel=3)
+
+
+@dataclass
+class NUTSResult:
+    """One galaxy: posterior as InferenceData, diagnostics, and whether it converged."""
+
+    idata: Any
+    diagnostics: dict
+    converged: bool
+
+    def to_netcdf(self, path) -> None:
+        """Write the InferenceData atomically (temporary file beside ``path``, then rename)."""
+        from ..io.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            self.idata.to_netcdf(str(tmp), engine="h5netcdf")
+
+
+# ----------------------------------------------------------------------------- compiled kernel
+def _unconstrained_log_post(flux_model, flux_obs, ivar, low, high):
+    """log posterior in numpyro's unconstrained coordinates (up to the prior's constant)."""
+    from numpyro.distributions import constraints
+    from numpyro.distributions.transforms import biject_to
+
+    tr = biject_to(constraints.interval(low, high))
+
+    def f(x):
+        u = tr(x)
+        return log_likelihood(flux_model(flow_to_physical(u)), flux_obs, ivar) + jnp.sum(tr.log_abs_det_jacobian(x, u))
+
+    return f, tr
+
+
+def _optimised_init(key, cfg: NUTSConfig, flux_model, flux_obs, ivar, low, high):
+    """(num_chains, 11) unconstrained starting points: per chain, best of a multi-start Adam search."""
+    import optax
+
+    logp, tr = _unconstrained_log_post(flux_model, flux_obs, ivar, low, high)
+    n_c, n_d, n_k = cfg.num_chains, cfg.init_draws, cfg.init_keep
+    # stay a little inside the box: the logit of an edge draw would be huge
+    width = high - low
+    u = jr.uniform(key, (n_c, n_d, low.shape[0]), low.dtype, low + 1e-3 * width, high - 1e-3 * width)
+    x = tr.inv(u)
+    lp = jax.vmap(jax.vmap(logp))(x)
+    lp = jnp.where(jnp.isfinite(lp), lp, -jnp.inf)
+    _, idx = jax.lax.top_k(lp, n_k)  # (n_c, n_k)
+    x = jnp.take_along_axis(x, idx[..., None], axis=1).reshape(n_c * n_k, -1)
+    if cfg.init_steps > 0:
+        opt = optax.adam(optax.cosine_decay_schedule(cfg.init_lr, cfg.init_steps, alpha=0.02))
+        neg = lambda v: -logp(v)  # noqa: E731
+
+        def descend(x0):
+            def step(carry, _):
+                xx, st = carry
+                val, g = jax.value_and_grad(neg)(xx)
+                g = jnp.where(jnp.isfinite(g), g, 0.0)
+                upd, st = opt.update(g, st, xx)
+                return (optax.apply_updates(xx, upd), st), val
+
+            (xf, _), _ = jax.lax.scan(step, (x0, opt.init(x0)), None, length=cfg.init_steps)
+            return xf
+
+        x = jax.vmap(descend)(x)
+    lp = jax.vmap(logp)(x).reshape(n_c, n_k)
+    lp = jnp.where(jnp.isfinite(lp), lp, -jnp.inf)
+    best = jnp.argmax(lp, axis=1)
+    x = x.reshape(n_c, n_k, -1)[jnp.arange(n_c), best]
+    return x, jnp.max(lp, axis=1)
+
+
+def make_run_one(cfg: NUTSConfig):
+    """``run_one(key, flux_model, flux_obs, ivar, low, high) -> dict`` of per-chain arrays.
+
+    Pure and jittable (``MCMC`` is built inside). Outputs: ``theta_flow`` (chains, draws, 11),
+    ``diverging``, ``num_steps``, ``accept_prob``, ``potential_energy`` (chains, draws) and
+    ``init_log_post`` (chains,) (NaN unless ``init='optimize'``).
+    """
+    from numpyro.infer import MCMC, NUTS, init_to_median, init_to_uniform
+
+    def run_one(key, flux_model, flux_obs, ivar, low, high):
+        k_init, k_mcmc = jr.split(key)
+        kwargs = dict(flux_model=flux_model, flux_obs_nmgy=flux_obs, ivar=ivar, low=low, high=high)
+        init_params = None
+        init_lp = jnp.full((cfg.num_chains,), jnp.nan, low.dtype)
+        if cfg.init == "optimize":
+            x0, init_lp = _optimised_init(k_init, cfg, flux_model, flux_obs, ivar, low, high)
+            init_params = {"theta_flow": x0 if cfg.num_chains > 1 else x0[0]}
+        strategy = init_to_median(num_samples=15) if cfg.init == "median" else init_to_uniform(radius=2)
+        kernel = NUTS(
+            photometry_model,
+            dense_mass=cfg.dense_mass,
+            target_accept_prob=cfg.target_accept_prob,
+            max_tree_depth=cfg.max_tree_depth,
+            init_strategy=strategy,
+        )
+        mcmc = MCMC(
+            kernel,
+            num_warmup=cfg.num_warmup,
+            num_samples=cfg.num_samples,
+            num_chains=cfg.num_chains,
+            chain_method=cfg.chain_method,
+            progress_bar=False,
+        )
+        mcmc.run(
+            k_mcmc,
+            init_params=init_params,
+            extra_fields=("diverging", "num_steps", "accept_prob", "potential_energy"),
+            **kwargs,
+        )
+        out = dict(mcmc.get_extra_fields(group_by_chain=True))
+        out["theta_flow"] = mcmc.get_samples(group_by_chain=True)["theta_flow"]
+        out["init_log_post"] = init_lp
+        return out
+
+    return run_one
+
+
+_RUN_CACHE: dict = {}
+
+
+def _compiled(cfg: NUTSConfig, kind: str = "jit"):
+    """One compiled runner per (config, kind), cached across calls (compiles once per shape)."""
+    key = (cfg, kind)
+    if key not in _RUN_CACHE:
+        run_one = make_run_one(cfg)
+        if kind == "jit":
+            fn = jax.jit(run_one)
+        elif kind == "vmap":
+            fn = jax.jit(jax.vmap(run_one, in_axes=(0, 0, 0, 0, None, None)))
+        elif kind == "pmap":
+            fn = jax.pmap(run_one, in_axes=(0, 0, 0, 0, None, None))
+        else:  # pragma: no cover
+            raise ValueError(kind)
+        _RUN_CACHE[key] = fn
+    return _RUN_CACHE[key]
+
+
+# ----------------------------------------------------------------------------- host side
+def _check_key(key):
+    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
+        raise TypeError("New-style typed JAX PRNG keys required (jax.random.key(seed)).")
+
+
+def _default_model(redshift_max: float, filters="sdss2010-ugriz"):
+    from ..model import ProvabgsModel
+
+    return ProvabgsModel.build(filters=filters, z_max=max(0.2, float(redshift_max)))
+
+
+def fixed_redshift_models(model, redshift) -> list:
+    """One :class:`~sedflow_jax.model.fixed_redshift.FixedRedshiftModel` per redshift (same shapes)."""
+    from ..model.fixed_redshift import FixedRedshiftModel
+
+    return [FixedRedshiftModel.from_model(model, float(z)) for z in np.atleast_1d(redshift)]
+
+
+def diagnose(theta_flow: np.ndarray, diverging: np.ndarray, cfg: NUTSConfig) -> dict:
+    """Split R-hat (rank-normalised), bulk and tail ESS per parameter, divergences, verdict.
+
+    Computed on both the 11 sampled flow coordinates and the 12 physical parameters; the criteria
+    apply to all 23 (beta_k are not monotone in single flow coordinates).
+    """
+    import arviz as az
+
+    theta = np.asarray(flow_to_physical(jnp.asarray(theta_flow, jnp.float64 if jax.config.jax_enable_x64 else None)))
+    out: dict[str, Any] = {}
+    rows = {}
+    for group, arr, names in (("flow", theta_flow, FLOW_NAMES), ("theta", theta, THETA_NAMES)):
+        arr = np.asarray(arr, np.float64)
+        # a chain stuck at a constant value has undefined R-hat (NaN): count it as failed
+        rhat = np.array([float(az.rhat(arr[..., j], method="rank")) for j in range(arr.shape[-1])])
+        ess_b = np.array([float(az.ess(arr[..., j], method="bulk")) for j in range(arr.shape[-1])])
+        ess_t = np.array([float(az.ess(arr[..., j], method="tail")) for j in range(arr.shape[-1])])
+        for j, n in enumerate(names):
+            rows[f"{group}:{n}"] = {"rhat": rhat[j], "ess_bulk": ess_b[j], "ess_tail": ess_t[j]}
+    rhat_all = np.array([r["rhat"] for r in rows.values()])
+    essb = np.array([r["ess_bulk"] for r in rows.values()])
+    esst = np.array([r["ess_tail"] for r in rows.values()])
+    n_div = int(np.sum(diverging))
+    nan_to = lambda a, v: np.where(np.isfinite(a), a, v)  # noqa: E731
+    out["max_rhat"] = float(np.max(nan_to(rhat_all, np.inf)))
+    out["min_ess_bulk"] = float(np.min(nan_to(essb, 0.0)))
+    out["min_ess_tail"] = float(np.min(nan_to(esst, 0.0)))
+    out["n_divergent"] = n_div
+    reasons = []
+    if not out["max_rhat"] < cfg.rhat_max:
+        worst = max(rows, key=lambda k: nan_to(np.array(rows[k]["rhat"]), np.inf))
+        reasons.append(f"R-hat {out['max_rhat']:.4f} >= {cfg.rhat_max} ({worst})")
+    if not out["min_ess_bulk"] >= cfg.ess_min:
+        worst = min(rows, key=lambda k: nan_to(np.array(rows[k]["ess_bulk"]), 0.0))
+        reasons.append(f"bulk ESS {out['min_ess_bulk']:.0f} < {cfg.ess_min:.0f} ({worst})")
+    if not out["min_ess_tail"] >= cfg.ess_min:
+        worst = min(rows, key=lambda k: nan_to(np.array(rows[k]["ess_tail"]), 0.0))
+        reasons.append(f"tail ESS {out['min_ess_tail']:.0f} < {cfg.ess_min:.0f} ({worst})")
+    if n_div > cfg.max_divergences:
+        reasons.append(f"{n_div} divergent transitions > {cfg.max_divergences}")
+    out["converged"] = not reasons
+    out["reasons"] = reasons
+    out["per_parameter"] = rows
+    return out
+
+
+def _to_idata(raw: dict, diag: dict, cfg: NUTSConfig, *, flux_obs, ivar, redshift, galaxy_id, filters, wall_s, truth=None):
+    import arviz as az
+
+    theta_flow = np.asarray(raw["theta_flow"])
+    theta = np.asarray(flow_to_physical(jnp.asarray(theta_flow)))
+    n_chain, n_draw = theta_flow.shape[:2]
+    posterior = {"theta_flow": theta_flow, "theta": theta}
+    sample_stats = {
+        "diverging": np.asarray(raw["diverging"]),
+        "n_steps": np.asarray(raw["num_steps"]),
+        "acceptance_rate": np.asarray(raw["accept_prob"]),
+        "lp": -np.asarray(raw["potential_energy"]),
+    }
+    attrs = {
+        "galaxy_id": str(galaxy_id),
+        "redshift": float(redshift),
+        "converged": int(diag["converged"]),
+        "convergence_failures": "; ".join(diag["reasons"]),
+        "max_rhat": diag["max_rhat"],
+        "min_ess_bulk": diag["min_ess_bulk"],
+        "min_ess_tail": diag["min_ess_tail"],
+        "n_divergent": diag["n_divergent"],
+        "n_gradient_evals": int(diag["n_gradient_evals"]),
+        "wall_s": float(wall_s),
+        "nuts_config": str(dataclasses.asdict(cfg)),
+        "likelihood": "Gaussian in flux (nanomaggies), sigma = ivar^-1/2, bands with ivar = 0 dropped",
+        "prior": "SEDflow box, uniform in flow space (theta_flow)",
+        "sampler": "numpyro NUTS",
+    }
+    if truth is not None:
+        attrs["theta_true"] = np.asarray(truth, np.float64).tolist()
+    coords = {"flow_param": list(FLOW_NAMES), "param": list(THETA_NAMES), "band": list(filters)}
+    dims = {"theta_flow": ["flow_param"], "theta": ["param"], "flux_obs_nmgy": ["band"], "ivar": ["band"]}
+    return az.from_dict(
+        posterior=posterior,
+        sample_stats=sample_stats,
+        observed_data={"flux_obs_nmgy": np.asarray(flux_obs), "ivar": np.asarray(ivar)},
+        coords=coords,
+        dims=dims,
+        attrs=attrs,
+    )
+
+
+def _finish(raw, cfg, *, flux_obs, ivar, redshift, galaxy_id, filters, wall_s, require_converged, truth=None):
+    raw = {k: np.asarray(v) for k, v in raw.items()}
+    diag = diagnose(raw["theta_flow"], raw["diverging"], cfg)
+    diag["n_gradient_evals"] = int(np.sum(raw["num_steps"]))  # sampling phase only
+    diag["wall_s"] = float(wall_s)
+    idata = _to_idata(raw, diag, cfg, flux_obs=flux_obs, ivar=ivar, redshift=redshift, galaxy_id=galaxy_id,
+                      filters=filters, wall_s=wall_s, truth=truth)
+    res = NUTSResult(idata=idata, diagnostics=diag, converged=diag["converged"])
+    if not res.converged:
+        msg = f"galaxy {galaxy_id}: NUTS did not converge: " + "; ".join(diag["reasons"])
+        if require_converged:
+            raise NotConvergedError(msg)
+        warnings.warn(msg, NotConvergedWarning, stacklevel=3)
+    return res
+
+
+def _prepare(flux_obs, ivar, redshift, model, prior):
+    from ..priors.sedflow import sedflow_prior
+
+    z = np.atleast_1d(np.asarray(redshift, np.float64))
+    if model is None:
+        if not np.all(np.isfinite(z)):
+            raise ValueError("redshift must be finite")
+        model = _default_model(float(np.max(z)))
+    f, w = check_photometry(flux_obs, ivar, model.n_band)
+    if f.ndim == 1:
+        f, w = f[None], w[None]
+    if z.shape != (f.shape[0],):
+        raise ValueError(f"redshift must have shape ({f.shape[0]},) to match the fluxes, got {z.shape}")
+    bad = ~np.isfinite(z) | (z < 0) | (z > model.z_max)
+    if bad.any():
+        raise ValueError(f"redshift outside [0, {model.z_max}] (the model's z_max) in row(s) {np.flatnonzero(bad)[:10].tolist()}")
+    prior = sedflow_prior(dtype=model.dtype) if prior is None else prior
+    return f, w, z, model, prior
+
+
+def run_nuts(
+    key,
+    flux_obs_nmgy,
+    ivar,
+    redshift: float,
+    *,
+    model=None,
+    prior=None,
+    config: NUTSConfig | None = None,
+    galaxy_id="0",
+    truth=None,
+    require_converged: bool = False,
+) -> NUTSResult:
+    """NUTS posterior of one galaxy's 12 SED parameters given its photometry.
+
+    Args:
+        key: typed PRNG key (``jax.random.key(seed)``).
+        flux_obs_nmgy: ``(n_band,)`` observed fluxes in nanomaggies.
+        ivar: ``(n_band,)`` inverse variances (nmgy^-2); 0 drops a band.
+        redshift: the galaxy's (spectroscopic) redshift, held fixed.
+        model: a :class:`~sedflow_jax.model.ProvabgsModel` (default: BC03, SDSS ugriz, z_max >= z).
+        prior: :class:`~sedflow_jax.priors.SEDflowPrior` (default: SEDflow's box).
+        config: :class:`NUTSConfig`.
+        galaxy_id: label stored with the result.
+        truth: optional true 12-D theta, stored in the attributes (simulations).
+        require_converged: raise :class:`NotConvergedError` instead of warning.
+
+    Returns:
+        :class:`NUTSResult`; ``result.converged`` is False (and a :class:`NotConvergedWarning` is
+        issued) when any criterion of ``config`` fails.
+    """
+    _check_key(key)
+    cfg = config or NUTSConfig()
+    f, w, z, model, prior = _prepare(flux_obs_nmgy, ivar, redshift, model, prior)
+    if f.shape[0] != 1:
+        raise ValueError("run_nuts fits one galaxy; use run_nuts_batch for several")
+    fm = fixed_redshift_models(model, z)[0]
+    dt = model.dtype
+    t0 = time.perf_counter()
+    raw = _compiled(cfg)(key, fm, jnp.asarray(f[0], dt), jnp.asarray(w[0], dt), prior.low, prior.high)
+    raw = jax.block_until_ready(raw)
+    wall = time.perf_counter() - t0
+    return _finish(raw, cfg, flux_obs=f[0], ivar=w[0], redshift=z[0], galaxy_id=galaxy_id,
+                   filters=model.filters.names, wall_s=wall, require_converged=require_converged, truth=truth)
+
+
+def run_nuts_batch(
+    key,
+    flux_obs_nmgy,
+    ivar,
+    redshift,
+    *,
+    model=None,
+    prior=None,
+    config: NUTSConfig | None = None,
+    galaxy_ids=None,
+    truth=None,
+    strategy: str = "loop",
+    batch_size: int = 4,
+    require_converged: bool = False,
+    progress: bool = True,
+) -> Iterator[tuple[int, NUTSResult]]:
+    """NUTS for many galaxies; yields ``(row, NUTSResult)`` in row order.
+
+    Galaxy ``i`` uses ``jax.random.fold_in(key, i)``, so results do not depend on the strategy's
+    grouping. Strategies: ``'loop'`` (one ``jax.jit(run_one)`` compile reused for every galaxy;
+    with several local devices, galaxies are spread over them with ``pmap``, ``n_device`` at a
+    time) or ``'vmap'`` (``jit(vmap(run_one))`` over ``batch_size`` galaxies; a vmapped NUTS
+    advances at the pace of the slowest trajectory, see ``docs/nuts.md`` for timings).
+    Non-converged galaxies are yielded with ``converged=False`` and a warning.
+    """
+    _check_key(key)
+    if strategy not in ("loop", "vmap"):
+        raise ValueError(f"strategy must be 'loop' or 'vmap', got {strategy!r}")
+    cfg = config or NUTSConfig()
+    f, w, z, model, prior = _prepare(flux_obs_nmgy, ivar, redshift, model, prior)
+    n = f.shape[0]
+    ids = [str(i) for i in range(n)] if galaxy_ids is None else [str(g) for g in galaxy_ids]
+    if len(ids) != n:
+        raise ValueError(f"{len(ids)} galaxy_ids for {n} galaxies")
+    truth = None if truth is None else np.asarray(truth)
+    dt = model.dtype
+    n_dev = jax.local_device_count()
+    group = batch_size if strategy == "vmap" else (n_dev if n_dev > 1 else 1)
+    kind = "vmap" if strategy == "vmap" else ("pmap" if n_dev > 1 else "jit")
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n, desc="NUTS", unit="gal", disable=not progress)
+    try:
+        for start in range(0, n, group):
+            rows = list(range(start, min(start + group, n)))
+            pad = rows + [rows[-1]] * (group - len(rows))  # fixed shape: pad with the last row
+            fms = fixed_redshift_models(model, z[pad])
+            keys = jnp.stack([jr.fold_in(key, i) for i in pad])
+            fa, wa = jnp.asarray(f[pad], dt), jnp.asarray(w[pad], dt)
+            t0 = time.perf_counter()
+            if kind == "jit":
+                raws = [_compiled(cfg, "jit")(keys[0], fms[0], fa[0], wa[0], prior.low, prior.high)]
+            else:
+                stacked = jax.tree.map(lambda *a: jnp.stack(a), *fms)
+                out = _compiled(cfg, kind)(keys, stacked, fa, wa, prior.low, prior.high)
+                raws = [jax.tree.map(lambda a, j=j: a[j], out) for j in range(len(pad))]
+            raws = jax.block_until_ready(raws)
+            wall = (time.perf_counter() - t0) / len(rows)
+            for j, i in enumerate(rows):
+                res = _finish(raws[j], cfg, flux_obs=f[i], ivar=w[i], redshift=z[i], galaxy_id=ids[i],
+                              filters=model.filters.names, wall_s=wall, require_converged=require_converged,
+                              truth=None if truth is None else truth[i])
+                bar.update(1)
+                bar.set_postfix(converged=res.converged, s=f"{wall:.1f}")
+                yield i, res
+    finally:
+        bar.close()

@@ -1,0 +1,77 @@
+"""run_nuts: one short run end to end, the output format, and input errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import numpy as np
+import pytest
+
+from sedflow_jax.mcmc.run import NotConvergedError, NotConvergedWarning, NUTSConfig, diagnose, run_nuts
+
+SHORT = NUTSConfig(num_warmup=60, num_samples=40, num_chains=2, init_draws=16, init_keep=2, init_steps=50)
+
+
+def test_short_run_reports_non_convergence(nuts_model, galaxy, tmp_path):
+    import arviz as az
+
+    flux, ivar, z, theta = galaxy
+    with pytest.warns(NotConvergedWarning, match="did not converge"):
+        res = run_nuts(jax.random.key(0), flux, ivar, z, model=nuts_model, config=SHORT, truth=theta)
+    assert not res.converged  # 80 draws cannot give ESS >= 400
+    post = res.idata.posterior
+    assert post["theta_flow"].shape == (2, 40, 11) and post["theta"].shape == (2, 40, 12)
+    assert np.allclose(post["theta"].sel(param=["beta1", "beta2", "beta3", "beta4"]).sum("param"), 1, atol=1e-5)
+    assert res.idata.attrs["converged"] == 0 and res.idata.attrs["convergence_failures"]
+    # posterior mass near the truth: the data are informative about the stellar mass
+    assert abs(float(post["theta"].sel(param="log10_mstar_formed").median()) - theta[0]) < 0.5
+    path = tmp_path / "g.nc"
+    res.to_netcdf(path)
+    back = az.from_netcdf(path)
+    assert back.posterior["theta"].shape == (2, 40, 12)
+    assert int(back.attrs["converged"]) == 0
+    with pytest.raises(NotConvergedError):
+        run_nuts(jax.random.key(0), flux, ivar, z, model=nuts_model, config=SHORT, require_converged=True)
+
+
+def test_diagnose_flags_disagreeing_chains():
+    rng = np.random.default_rng(0)
+    good = rng.uniform(0.2, 0.8, (4, 1000, 11))
+    d = diagnose(good, np.zeros((4, 1000), bool), NUTSConfig())
+    assert d["converged"], d["reasons"]
+    bad = good.copy()
+    bad[0, :, 0] += 0.3  # one chain in another mode
+    d = diagnose(bad, np.zeros((4, 1000), bool), NUTSConfig())
+    assert not d["converged"] and "R-hat" in d["reasons"][0]
+    d = diagnose(good, np.eye(4, 1000, dtype=bool), NUTSConfig())
+    assert not d["converged"] and "divergent" in d["reasons"][0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(redshift=0.5), "redshift outside"),
+        (dict(redshift=-0.01), "redshift outside"),
+        (dict(ivar=-np.ones(5)), "ivar"),
+        (dict(flux=np.ones(4), ivar=np.ones(4)), "filters"),
+    ],
+)
+def test_bad_inputs(nuts_model, galaxy, kwargs, match):
+    flux, ivar, z, _ = galaxy
+    args = dict(flux=flux, ivar=ivar, redshift=z) | kwargs
+    with pytest.raises(ValueError, match=match):
+        run_nuts(jax.random.key(0), args["flux"], args["ivar"], args["redshift"], model=nuts_model, config=SHORT)
+
+
+def test_bad_key_and_config(nuts_model, galaxy):
+    flux, ivar, z, _ = galaxy
+    with pytest.raises(TypeError, match="typed"):
+        run_nuts(jax.random.PRNGKey(0), flux, ivar, z, model=nuts_model, config=SHORT)
+    with pytest.raises(ValueError, match="chain_method"):
+        NUTSConfig(chain_method="parallel-ish")
+    with pytest.raises(ValueError, match="init"):
+        NUTSConfig(init="bogus")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        NUTSConfig()
