@@ -30,6 +30,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--diag-mass", action="store_true", help="diagonal instead of dense mass matrix")
     p.add_argument("--init", choices=("optimize", "median", "uniform"), default="optimize")
     p.add_argument("--target-accept", type=float, default=0.8)
+    p.add_argument("--max-tree-depth", type=int, default=10)
+    p.add_argument("--sampler", choices=("gibbs", "nuts"), default="gibbs",
+                   help="gibbs: NUTS-within-Gibbs across the burst cut (exact, default); nuts: plain NUTS")
     p.add_argument("--strategy", choices=("loop", "vmap"), default="loop")
     p.add_argument("--batch-size", type=int, default=4, help="galaxies per vmapped batch (--strategy vmap)")
     p.add_argument("--ssp", default=None, help="DSPS-format SSP HDF5 file (default: cached BC03 table)")
@@ -98,7 +101,8 @@ def _run(args: argparse.Namespace) -> int:
     todo = [i for i, g in enumerate(ids) if not (out / f"galaxy_{g}.nc").exists()]
     print(f"{len(ids)} galaxies in {args.catalog}; {len(ids) - len(todo)} already done in {out}")
     cfg = NUTSConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
-                     dense_mass=not args.diag_mass, init=args.init, target_accept_prob=args.target_accept)
+                     dense_mass=not args.diag_mass, init=args.init, target_accept_prob=args.target_accept,
+                     max_tree_depth=args.max_tree_depth, sampler=args.sampler)
     model = ProvabgsModel.build(args.ssp, None, args.filters, z_max=max(0.2, float(np.max(z))))
     summary_path = out / "summary.csv"
     old = []
@@ -121,6 +125,7 @@ def _run(args: argparse.Namespace) -> int:
                 rec = {"galaxy_id": g, "converged": int(res.converged), "max_rhat": f"{d['max_rhat']:.4f}",
                        "min_ess_bulk": f"{d['min_ess_bulk']:.0f}", "min_ess_tail": f"{d['min_ess_tail']:.0f}",
                        "n_divergent": d["n_divergent"], "wall_s": f"{d['wall_s']:.2f}",
+                       "p_burst_on": f"{d['p_burst_on']:.4f}", "n_gradient_evals_total": d["n_gradient_evals_total"],
                        "failures": "; ".join(d["reasons"])}
                 rec.update({f"median_{n}": f"{v:.6g}" for n, v in zip(THETA_NAMES, med)})
                 records.append(rec)

@@ -30,7 +30,19 @@ from jaxtyping import Array, Float
 
 from ..priors.sedflow import flow_to_physical
 
-__all__ = ["AtRedshift", "photometry_model", "log_likelihood", "check_photometry"]
+__all__ = [
+    "AtRedshift",
+    "photometry_model",
+    "burst_split_model",
+    "burst_cut",
+    "split_to_t_burst",
+    "split_log_jacobian",
+    "log_likelihood",
+    "check_photometry",
+    "T_BURST_INDEX",
+]
+
+T_BURST_INDEX = 5  # t_burst's position in the flow vector (FLOW_NAMES)
 
 
 class AtRedshift(eqx.Module):
@@ -39,8 +51,36 @@ class AtRedshift(eqx.Module):
     model: eqx.Module
     redshift: Float[Array, ""]
 
-    def __call__(self, theta):
-        return self.model(theta, self.redshift)
+    @property
+    def burst_limit_gyr(self):
+        """t_burst at which the model drops the burst (see :func:`burst_cut`)."""
+        from ..model.sfh import oldest_bin_midpoint
+
+        t_age = self.model.cosmology.age(jnp.asarray(self.redshift, self.model.dtype))
+        return oldest_bin_midpoint(t_age) if self.model.burst_rule == "fsps_quirk" else t_age
+
+    def __call__(self, theta, burst_on=None):
+        return self.model(theta, self.redshift)  # the model's own burst rule
+
+
+def burst_cut(flux_model, low, high):
+    """The burst cut t_cut of ``flux_model``, clipped to the prior box of t_burst [low_j, high_j].
+
+    ``flux_model.burst_limit_gyr`` is the model's cut: the oldest non-empty bin's midpoint for
+    ``burst_rule='fsps_quirk'``, t_age for ``'age'`` (both depend on the redshift only).
+    """
+    j = T_BURST_INDEX
+    return jnp.clip(jnp.asarray(flux_model.burst_limit_gyr, low.dtype), low[j], high[j])
+
+
+def split_to_t_burst(u, s, lo, hi, t_cut):
+    """t_burst from the split coordinates: ``lo + u (t_cut - lo)`` if s = 1 else ``t_cut + u (hi - t_cut)``."""
+    return jnp.where(s > 0, lo + u * (t_cut - lo), t_cut + u * (hi - t_cut))
+
+
+def split_log_jacobian(s, lo, hi, t_cut):
+    """log |d t_burst / d u| of :func:`split_to_t_burst` (constant on each piece)."""
+    return jnp.where(s > 0, jnp.log(t_cut - lo), jnp.log(hi - t_cut))
 
 
 def log_likelihood(flux_model_nmgy, flux_obs_nmgy, ivar):
@@ -65,6 +105,38 @@ def photometry_model(flux_model, flux_obs_nmgy, ivar, low, high):
     """
     u = numpyro.sample("theta_flow", dist.Uniform(low, high).to_event(1))
     flux = flux_model(flow_to_physical(u))
+    ok = ivar > 0
+    sigma = 1.0 / jnp.sqrt(jnp.where(ok, ivar, 1.0))
+    numpyro.sample("flux_obs", dist.Normal(flux, sigma).mask(ok).to_event(1), obs=flux_obs_nmgy)
+
+
+def burst_split_model(flux_model, flux_obs_nmgy, ivar, low, high):
+    """The same posterior as :func:`photometry_model`, with t_burst split at the burst cut.
+
+    PROVABGS drops the burst when t_burst >= t_cut (:func:`burst_cut`), so the likelihood jumps at
+    t_cut, inside the prior box [lo, hi] of t_burst; HMC cannot cross the jump. Here
+
+    * ``burst_on`` = s ~ Bernoulli(p_on), p_on = (t_cut - lo) / (hi - lo) (discrete: Gibbs);
+    * ``theta_flow_u`` ~ U(low', high'): the flow box with t_burst's coordinate replaced by
+      u ~ U(0, 1) (continuous: NUTS);
+    * t_burst = lo + u (t_cut - lo) if s = 1 (burst kept) else t_cut + u (hi - t_cut).
+
+    t_burst is then exactly U(lo, hi) (density p_on / (t_cut - lo) = (1 - p_on) / (hi - t_cut) =
+    1 / (hi - lo) on both pieces), and given s the likelihood is smooth in every continuous
+    coordinate. The log density equals :func:`photometry_model`'s at the mapped point plus
+    :func:`split_log_jacobian` (``tests/mcmc/test_model_density.py``). The flux model receives
+    ``burst_on = s`` where it accepts it (:class:`~sedflow_jax.model.fixed_redshift.FixedRedshiftModel`).
+    """
+    j = T_BURST_INDEX
+    lo, hi = low[j], high[j]
+    t_cut = burst_cut(flux_model, low, high)
+    p_on = (t_cut - lo) / (hi - lo)
+    low_u = low.at[j].set(0.0)
+    high_u = high.at[j].set(1.0)
+    v = numpyro.sample("theta_flow_u", dist.Uniform(low_u, high_u).to_event(1))
+    s = numpyro.sample("burst_on", dist.Bernoulli(probs=p_on))
+    u = v.at[j].set(split_to_t_burst(v[j], s, lo, hi, t_cut))
+    flux = flux_model(flow_to_physical(u), burst_on=s)
     ok = ivar > 0
     sigma = 1.0 / jnp.sqrt(jnp.where(ok, ivar, 1.0))
     numpyro.sample("flux_obs", dist.Normal(flux, sigma).mask(ok).to_event(1), obs=flux_obs_nmgy)

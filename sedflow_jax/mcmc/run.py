@@ -11,8 +11,16 @@ Layers (``docs/style`` §2.3):
 * :func:`run_nuts_batch` loops over a catalogue with one cached compile (or ``vmap`` over
   galaxies, or ``pmap`` over devices when there are several), yielding one result per galaxy.
 
+Sampler ("gibbs", the default): NUTS-within-Gibbs on
+:func:`~sedflow_jax.mcmc.model.burst_split_model`, where t_burst is split at the model's burst cut
+into a Bernoulli indicator (modified-Gibbs / Metropolis flips, numpyro ``DiscreteHMCGibbs``) and a
+uniform coordinate (NUTS with the other 10). The posterior is exactly the original one; plain NUTS
+(``sampler="nuts"``) cannot cross the likelihood jump at the cut. Recorded: ``theta_flow`` with
+t_burst mapped back, and the indicator ``burst_on``.
+
 Initialisation ("optimize", the default): for every chain independently, ``init_draws`` points
-are drawn from the prior box, the best ``init_keep`` by posterior density are each improved by
+(half with the burst on, half off) are drawn from the prior box, the best ``init_keep`` by
+posterior density are each improved by
 ``init_steps`` Adam steps on the unconstrained log posterior, and the chain starts from the best
 of them. This is PROVABGS's recipe (optimise, then sample) made multi-start; each chain does its
 own search, so chains that end in different modes still disagree and R-hat reports it. See
@@ -34,7 +42,7 @@ import numpy as np
 
 from ..params import FLOW_NAMES, THETA_NAMES
 from ..priors.sedflow import flow_to_physical
-from .model import check_photometry, log_likelihood, photometry_model
+from .model import T_BURST_INDEX, burst_cut, burst_split_model, check_photometry, photometry_model, split_to_t_burst
 
 __all__ = [
     "NUTSConfig",
@@ -48,6 +56,7 @@ __all__ = [
 ]
 
 INIT_METHODS = ("optimize", "median", "uniform")
+SAMPLERS = ("gibbs", "nuts")
 CHAIN_METHODS = ("vectorized", "sequential")
 
 
@@ -64,6 +73,10 @@ class NUTSConfig:
     """Settings of one NUTS run (saved with every result).
 
     Attributes:
+        sampler: ``'gibbs'`` (default): NUTS-within-Gibbs on :func:`~sedflow_jax.mcmc.model.burst_split_model`
+            (numpyro ``DiscreteHMCGibbs(NUTS, modified=True)``; exact across the burst cut);
+            ``'nuts'``: plain NUTS on :func:`~sedflow_jax.mcmc.model.photometry_model` (cannot cross
+            the burst cut; kept for comparison).
         num_warmup, num_samples, num_chains: per chain.
         dense_mass: dense (True) or diagonal mass matrix adapted in warm-up.
         target_accept_prob, max_tree_depth: NUTS settings.
@@ -76,6 +89,7 @@ class NUTSConfig:
             max_divergences divergent transitions after warm-up).
     """
 
+    sampler: str = "gibbs"
     num_warmup: int = 500
     num_samples: int = 500
     num_chains: int = 4
@@ -104,6 +118,8 @@ class NUTSConfig:
             raise ValueError(f"target_accept_prob must lie in (0, 1), got {self.target_accept_prob}")
         if self.chain_method not in CHAIN_METHODS:
             raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, got {self.chain_method!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         if self.init not in INIT_METHODS:
             raise ValueError(f"init must be one of {INIT_METHODS}, got {self.init!r}")
         if self.num_chains < 2:
@@ -127,39 +143,54 @@ class NUTSResult:
 
 
 # ----------------------------------------------------------------------------- compiled kernel
-def _unconstrained_log_post(flux_model, flux_obs, ivar, low, high):
-    """log posterior in numpyro's unconstrained coordinates (up to the prior's constant)."""
+def _model_fn(cfg: NUTSConfig):
+    return burst_split_model if cfg.sampler == "gibbs" else photometry_model
+
+
+def _optimised_init(key, cfg: NUTSConfig, kw: dict):
+    """Per chain, the best of a multi-start Adam search on numpyro's unconstrained log posterior.
+
+    Returns ``(params, log_post)``: ``params`` maps site names to (num_chains, ...) starting values
+    (``theta_flow_u`` unconstrained, and ``burst_on`` for the Gibbs sampler, where half of each
+    chain's starts have the burst on and half off, so both sides of the cut are searched).
+    """
+    import optax
     from numpyro.distributions import constraints
     from numpyro.distributions.transforms import biject_to
+    from numpyro.handlers import condition
+    from numpyro.infer.util import potential_energy
 
-    tr = biject_to(constraints.interval(low, high))
+    low, high = kw["low"], kw["high"]
+    gibbs = cfg.sampler == "gibbs"
+    model = _model_fn(cfg)
+    site = "theta_flow_u" if gibbs else "theta_flow"
+    lo_c, hi_c = low, high
+    if gibbs:
+        lo_c, hi_c = low.at[T_BURST_INDEX].set(0.0), high.at[T_BURST_INDEX].set(1.0)
+    tr = biject_to(constraints.interval(lo_c, hi_c))
 
-    def f(x):
-        u = tr(x)
-        return log_likelihood(flux_model(flow_to_physical(u)), flux_obs, ivar) + jnp.sum(tr.log_abs_det_jacobian(x, u))
+    def logp(x, s):
+        m = condition(model, {"burst_on": s}) if gibbs else model  # discrete site held fixed
+        return -potential_energy(m, (), kw, {site: x})
 
-    return f, tr
-
-
-def _optimised_init(key, cfg: NUTSConfig, flux_model, flux_obs, ivar, low, high):
-    """(num_chains, 11) unconstrained starting points: per chain, best of a multi-start Adam search."""
-    import optax
-
-    logp, tr = _unconstrained_log_post(flux_model, flux_obs, ivar, low, high)
     n_c, n_d, n_k = cfg.num_chains, cfg.init_draws, cfg.init_keep
+    k_u, _ = jr.split(key)
     # stay a little inside the box: the logit of an edge draw would be huge
-    width = high - low
-    u = jr.uniform(key, (n_c, n_d, low.shape[0]), low.dtype, low + 1e-3 * width, high - 1e-3 * width)
+    width = hi_c - lo_c
+    u = jr.uniform(k_u, (n_c, n_d, low.shape[0]), low.dtype, lo_c + 1e-3 * width, hi_c - 1e-3 * width)
     x = tr.inv(u)
-    lp = jax.vmap(jax.vmap(logp))(x)
+    s = jnp.broadcast_to((jnp.arange(n_d) % 2).astype(jnp.int32), (n_c, n_d))
+    lp = jax.vmap(jax.vmap(logp))(x, s)
     lp = jnp.where(jnp.isfinite(lp), lp, -jnp.inf)
     _, idx = jax.lax.top_k(lp, n_k)  # (n_c, n_k)
     x = jnp.take_along_axis(x, idx[..., None], axis=1).reshape(n_c * n_k, -1)
+    s = jnp.take_along_axis(s, idx, axis=1).reshape(n_c * n_k)
     if cfg.init_steps > 0:
         opt = optax.adam(optax.cosine_decay_schedule(cfg.init_lr, cfg.init_steps, alpha=0.02))
-        neg = lambda v: -logp(v)  # noqa: E731
 
-        def descend(x0):
+        def descend(x0, s0):
+            neg = lambda v: -logp(v, s0)  # noqa: E731
+
             def step(carry, _):
                 xx, st = carry
                 val, g = jax.value_and_grad(neg)(xx)
@@ -170,22 +201,31 @@ def _optimised_init(key, cfg: NUTSConfig, flux_model, flux_obs, ivar, low, high)
             (xf, _), _ = jax.lax.scan(step, (x0, opt.init(x0)), None, length=cfg.init_steps)
             return xf
 
-        x = jax.vmap(descend)(x)
-    lp = jax.vmap(logp)(x).reshape(n_c, n_k)
+        x = jax.vmap(descend)(x, s)
+    lp = jax.vmap(logp)(x, s).reshape(n_c, n_k)
     lp = jnp.where(jnp.isfinite(lp), lp, -jnp.inf)
     best = jnp.argmax(lp, axis=1)
-    x = x.reshape(n_c, n_k, -1)[jnp.arange(n_c), best]
-    return x, jnp.max(lp, axis=1)
+    params = {site: x.reshape(n_c, n_k, -1)[jnp.arange(n_c), best]}
+    if gibbs:
+        params["burst_on"] = s.reshape(n_c, n_k)[jnp.arange(n_c), best]
+    return params, jnp.max(lp, axis=1)
 
 
 def make_run_one(cfg: NUTSConfig):
     """``run_one(key, flux_model, flux_obs, ivar, low, high) -> dict`` of per-chain arrays.
 
-    Pure and jittable (``MCMC`` is built inside). Outputs: ``theta_flow`` (chains, draws, 11),
-    ``diverging``, ``num_steps``, ``accept_prob``, ``potential_energy`` (chains, draws) and
-    ``init_log_post`` (chains,) (NaN unless ``init='optimize'``).
+    Pure and jittable (``MCMC`` is built inside). Outputs: ``theta_flow`` (chains, draws, 11) (for
+    the Gibbs sampler with t_burst mapped back from (u, s)), ``burst_on`` (chains, draws) (s; for
+    ``sampler='nuts'`` the indicator t_burst < t_cut), ``diverging``, ``num_steps``,
+    ``accept_prob``, ``potential_energy`` (chains, draws), ``warmup_num_steps`` (chains,) and
+    ``init_log_post`` (chains,) (NaN unless ``init='optimize'``), ``t_cut`` ().
     """
-    from numpyro.infer import MCMC, NUTS, init_to_median, init_to_uniform
+    from numpyro.infer import MCMC, NUTS, DiscreteHMCGibbs, init_to_median, init_to_uniform
+
+    gibbs = cfg.sampler == "gibbs"
+    model = _model_fn(cfg)
+    prefix = "hmc_state." if gibbs else ""
+    fields = tuple(prefix + f for f in ("diverging", "num_steps", "accept_prob", "potential_energy"))
 
     def run_one(key, flux_model, flux_obs, ivar, low, high):
         k_init, k_mcmc = jr.split(key)
@@ -193,33 +233,47 @@ def make_run_one(cfg: NUTSConfig):
         init_params = None
         init_lp = jnp.full((cfg.num_chains,), jnp.nan, low.dtype)
         if cfg.init == "optimize":
-            x0, init_lp = _optimised_init(k_init, cfg, flux_model, flux_obs, ivar, low, high)
-            init_params = {"theta_flow": x0 if cfg.num_chains > 1 else x0[0]}
+            init_params, init_lp = _optimised_init(k_init, cfg, kwargs)
+            if cfg.num_chains == 1:
+                init_params = jax.tree.map(lambda a: a[0], init_params)
         strategy = init_to_median(num_samples=15) if cfg.init == "median" else init_to_uniform(radius=2)
         kernel = NUTS(
-            photometry_model,
+            model,
             dense_mass=cfg.dense_mass,
             target_accept_prob=cfg.target_accept_prob,
             max_tree_depth=cfg.max_tree_depth,
             init_strategy=strategy,
         )
+        if gibbs:
+            kernel = DiscreteHMCGibbs(kernel, modified=True)
         mcmc = MCMC(
             kernel,
             num_warmup=cfg.num_warmup,
             num_samples=cfg.num_samples,
             num_chains=cfg.num_chains,
-            chain_method=cfg.chain_method,
+            # numpyro's Gibbs kernels take one key: vectorise the chains with a callable chain method
+            chain_method=jax.vmap if (gibbs and cfg.chain_method == "vectorized") else cfg.chain_method,
             progress_bar=False,
         )
-        mcmc.run(
-            k_mcmc,
-            init_params=init_params,
-            extra_fields=("diverging", "num_steps", "accept_prob", "potential_energy"),
-            **kwargs,
-        )
-        out = dict(mcmc.get_extra_fields(group_by_chain=True))
-        out["theta_flow"] = mcmc.get_samples(group_by_chain=True)["theta_flow"]
+        mcmc.warmup(k_mcmc, init_params=init_params, extra_fields=(prefix + "num_steps",), collect_warmup=True, **kwargs)
+        warm_steps = jnp.sum(mcmc.get_extra_fields(group_by_chain=True)[prefix + "num_steps"], axis=1)
+        mcmc.run(mcmc.post_warmup_state.rng_key, extra_fields=fields, **kwargs)
+        ex = mcmc.get_extra_fields(group_by_chain=True)
+        out = {f[len(prefix):]: ex[f] for f in fields}
+        smp = mcmc.get_samples(group_by_chain=True)
+        j = T_BURST_INDEX
+        t_cut = burst_cut(flux_model, low, high)
+        if gibbs:
+            v, sb = smp["theta_flow_u"], smp["burst_on"]
+            t_b = split_to_t_burst(v[..., j], sb, low[j], high[j], t_cut)
+            out["theta_flow"] = v.at[..., j].set(t_b)
+            out["burst_on"] = sb.astype(jnp.int32)
+        else:
+            out["theta_flow"] = smp["theta_flow"]
+            out["burst_on"] = (smp["theta_flow"][..., j] < t_cut).astype(jnp.int32)
+        out["warmup_num_steps"] = warm_steps
         out["init_log_post"] = init_lp
+        out["t_cut"] = t_cut
         return out
 
     return run_one
@@ -264,11 +318,28 @@ def fixed_redshift_models(model, redshift) -> list:
     return [FixedRedshiftModel.from_model(model, float(z)) for z in np.atleast_1d(redshift)]
 
 
-def diagnose(theta_flow: np.ndarray, diverging: np.ndarray, cfg: NUTSConfig) -> dict:
+def _binary_rhat_ess(s: np.ndarray) -> tuple[float, float]:
+    """Split R-hat and bulk ESS of a 0/1 chain array (chains, draws), on the mean (not ranks).
+
+    All draws equal (every chain on one side of the burst cut): R-hat 1 and ESS = the number of
+    draws (nothing to mix; the other side has negligible posterior mass as far as the run sees).
+    """
+    import arviz as az
+
+    s = np.asarray(s, np.float64)
+    if np.all(s == s.flat[0]):
+        return 1.0, float(s.size)
+    return float(az.rhat(s, method="split")), float(az.ess(s, method="mean"))
+
+
+def diagnose(theta_flow: np.ndarray, diverging: np.ndarray, cfg: NUTSConfig, burst_on: np.ndarray | None = None) -> dict:
     """Split R-hat (rank-normalised), bulk and tail ESS per parameter, divergences, verdict.
 
     Computed on both the 11 sampled flow coordinates and the 12 physical parameters; the criteria
-    apply to all 23 (beta_k are not monotone in single flow coordinates).
+    apply to all 23 (beta_k are not monotone in single flow coordinates). ``burst_on`` (the Gibbs
+    indicator s, optional) adds the row ``burst:on`` with the classic split R-hat and ESS of the
+    mean of s (rank statistics and tail ESS are meaningless for a binary variable); it counts
+    towards the R-hat and bulk-ESS criteria.
     """
     import arviz as az
 
@@ -283,6 +354,9 @@ def diagnose(theta_flow: np.ndarray, diverging: np.ndarray, cfg: NUTSConfig) -> 
         ess_t = np.array([float(az.ess(arr[..., j], method="tail")) for j in range(arr.shape[-1])])
         for j, n in enumerate(names):
             rows[f"{group}:{n}"] = {"rhat": rhat[j], "ess_bulk": ess_b[j], "ess_tail": ess_t[j]}
+    if burst_on is not None:
+        r, e = _binary_rhat_ess(burst_on)
+        rows["burst:on"] = {"rhat": r, "ess_bulk": e, "ess_tail": np.inf, "mean": float(np.mean(burst_on))}
     rhat_all = np.array([r["rhat"] for r in rows.values()])
     essb = np.array([r["ess_bulk"] for r in rows.values()])
     esst = np.array([r["ess_tail"] for r in rows.values()])
@@ -316,7 +390,7 @@ def _to_idata(raw: dict, diag: dict, cfg: NUTSConfig, *, flux_obs, ivar, redshif
     theta_flow = np.asarray(raw["theta_flow"])
     theta = np.asarray(flow_to_physical(jnp.asarray(theta_flow)))
     n_chain, n_draw = theta_flow.shape[:2]
-    posterior = {"theta_flow": theta_flow, "theta": theta}
+    posterior = {"theta_flow": theta_flow, "theta": theta, "burst_on": np.asarray(raw["burst_on"])}
     sample_stats = {
         "diverging": np.asarray(raw["diverging"]),
         "n_steps": np.asarray(raw["num_steps"]),
@@ -333,11 +407,15 @@ def _to_idata(raw: dict, diag: dict, cfg: NUTSConfig, *, flux_obs, ivar, redshif
         "min_ess_tail": diag["min_ess_tail"],
         "n_divergent": diag["n_divergent"],
         "n_gradient_evals": int(diag["n_gradient_evals"]),
+        "n_gradient_evals_total": int(diag["n_gradient_evals_total"]),
+        "t_cut_gyr": float(raw["t_cut"]),
+        "p_burst_on": float(np.mean(raw["burst_on"])),
         "wall_s": float(wall_s),
         "nuts_config": str(dataclasses.asdict(cfg)),
         "likelihood": "Gaussian in flux (nanomaggies), sigma = ivar^-1/2, bands with ivar = 0 dropped",
         "prior": "SEDflow box, uniform in flow space (theta_flow)",
-        "sampler": "numpyro NUTS",
+        "sampler": ("numpyro DiscreteHMCGibbs(NUTS, modified=True) on burst_split_model (t_burst split at t_cut_gyr)"
+                    if cfg.sampler == "gibbs" else "numpyro NUTS"),
     }
     if truth is not None:
         attrs["theta_true"] = np.asarray(truth, np.float64).tolist()
@@ -355,8 +433,13 @@ def _to_idata(raw: dict, diag: dict, cfg: NUTSConfig, *, flux_obs, ivar, redshif
 
 def _finish(raw, cfg, *, flux_obs, ivar, redshift, galaxy_id, filters, wall_s, require_converged, truth=None):
     raw = {k: np.asarray(v) for k, v in raw.items()}
-    diag = diagnose(raw["theta_flow"], raw["diverging"], cfg)
+    diag = diagnose(raw["theta_flow"], raw["diverging"], cfg, raw["burst_on"] if cfg.sampler == "gibbs" else None)
     diag["n_gradient_evals"] = int(np.sum(raw["num_steps"]))  # sampling phase only
+    n_init = cfg.num_chains * (cfg.init_keep * cfg.init_steps + cfg.init_draws) if cfg.init == "optimize" else 0
+    # all phases (init search + warm-up + sampling), all chains; Gibbs flips add <= 2 per iteration
+    diag["n_gradient_evals_total"] = int(np.sum(raw["num_steps"]) + np.sum(raw["warmup_num_steps"]) + n_init)
+    diag["t_cut_gyr"] = float(raw["t_cut"])
+    diag["p_burst_on"] = float(np.mean(raw["burst_on"]))
     diag["wall_s"] = float(wall_s)
     idata = _to_idata(raw, diag, cfg, flux_obs=flux_obs, ivar=ivar, redshift=redshift, galaxy_id=galaxy_id,
                       filters=filters, wall_s=wall_s, truth=truth)

@@ -158,8 +158,13 @@ class FixedRedshiftModel(eqx.Module):
             i + 1, n_met, dtype=self.dtype
         )
 
-    def rest_lnu_unit_mass(self, theta: Float[Array, " 12"]) -> Float[Array, " n_wave"]:
-        """Dust-attenuated rest-frame L_nu per Msun formed on the cropped grid (Lsun/Hz/Msun)."""
+    def rest_lnu_unit_mass(self, theta: Float[Array, " 12"], burst_on=None) -> Float[Array, " n_wave"]:
+        """Dust-attenuated rest-frame L_nu per Msun formed on the cropped grid (Lsun/Hz/Msun).
+
+        ``burst_on`` (optional, 0/1): whether the burst is kept. ``None`` applies the model's rule
+        (``t_burst < burst_limit_gyr``); the NUTS-within-Gibbs sampler passes its indicator, which
+        agrees with the rule everywhere except where float rounding puts t_burst on the cut.
+        """
         theta = jnp.asarray(theta, self.dtype)
         if theta.shape != (N_THETA,):
             raise ValueError(f"theta must have shape ({N_THETA},) for one galaxy, got {theta.shape}; vmap for batches")
@@ -177,14 +182,20 @@ class FixedRedshiftModel(eqx.Module):
         ib, fb = linear_weights(self.log10_zmet_grid, jnp.log10(z_burst) + self.log10_zmet_offset)
         ia, fa = linear_weights(self.log10_age_grid, jnp.log10(t_b))
         burst = gather_bilinear(self.ssp_lnu, ib, fb, ia, fa)
-        keep = (t_b < self.burst_limit_gyr).astype(self.dtype)
+        if burst_on is None:
+            keep = (t_b < self.burst_limit_gyr).astype(self.dtype)
+        else:
+            keep = jnp.asarray(burst_on).astype(self.dtype)
         total = (1 - f_b) * nmf + (f_b * keep) * burst
         tau_ism, n = theta[10], theta[11]
         k = (self.calzetti + (0.85 - 1.9 * n) * self.drude_over_rv) * jnp.exp(n * self.ln_wave_over_v)
         return total * jnp.exp(-tau_ism * k)
 
-    def __call__(self, theta: Float[Array, " 12"]) -> Float[Array, " n_band"]:
-        """Fluxes in nanomaggies, one per filter (same as ``ProvabgsModel(theta, redshift)``)."""
-        lnu = self.rest_lnu_unit_mass(theta)
+    def __call__(self, theta: Float[Array, " 12"], burst_on=None) -> Float[Array, " n_band"]:
+        """Fluxes in nanomaggies, one per filter (same as ``ProvabgsModel(theta, redshift)``).
+
+        ``burst_on``: see :meth:`rest_lnu_unit_mass` (``None``: the model's burst rule).
+        """
+        lnu = self.rest_lnu_unit_mass(theta, burst_on)
         band = jnp.dot(self.band_matrix, lnu, precision=HIGHEST)
         return band * jnp.exp(theta[0] * jnp.log(10.0) + self.log_flux_scale)
