@@ -45,16 +45,16 @@ class FlowConfig:
         nn_depth: hidden layers per MADE.
         invert: flowjax's ``invert``. ``False`` makes *sampling* one network pass per
             layer and density evaluation (training) sequential over the 11 dimensions; ``True`` is the
-            reverse (SEDflow / sbi direction; the default here, chosen in docs/anpe.md). See docs/anpe.md for the measured trade-off.
+            reverse (SEDflow / sbi direction). The default, False, was chosen from the measured trade-off in docs/anpe.md.
         transformer: ``"affine"`` or ``"rqs"`` (rational-quadratic spline).
         knots, interval: spline settings (``"rqs"`` only).
         activation: ``"relu"``, ``"tanh"`` or ``"gelu"``.
     """
 
-    flow_layers: int = 8
-    nn_width: int = 128
+    flow_layers: int = 10
+    nn_width: int = 256
     nn_depth: int = 1
-    invert: bool = True
+    invert: bool = False
     transformer: str = "affine"
     knots: int = 8
     interval: float = 8.0

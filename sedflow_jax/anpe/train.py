@@ -50,7 +50,7 @@ class TrainConfig:
         max_seconds: stop (keeping the best state) once an epoch ends past this wall time.
     """
 
-    batch_size: int = 1024
+    batch_size: int = 2048
     learning_rate: float = 1e-3
     schedule: str = "cosine"
     lr_final_fraction: float = 0.02

@@ -15,15 +15,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("training_set")
     p.add_argument("--out", required=True, help="model directory")
     g = p.add_argument_group("architecture")
-    g.add_argument("--layers", type=int, default=8)
-    g.add_argument("--width", type=int, default=128)
+    g.add_argument("--layers", type=int, default=10)
+    g.add_argument("--width", type=int, default=256)
     g.add_argument("--depth", type=int, default=1)
-    g.add_argument("--direction", choices=("fast-sample", "fast-density"), default="fast-density",
+    g.add_argument("--direction", choices=("fast-sample", "fast-density"), default="fast-sample",
                    help="fast-density = flowjax invert=True (sampling sequential over 11 dims), "
                         "fast-sample = invert=False (training density sequential)")
     g.add_argument("--transformer", choices=("affine", "rqs"), default="affine")
     t = p.add_argument_group("training")
-    t.add_argument("--batch-size", type=int, default=1024)
+    t.add_argument("--batch-size", type=int, default=2048)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
     t.add_argument("--max-epochs", type=int, default=40)

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CatalogColumns", "ROW_FLAGS", "read_table", "read_catalog", "prepare_x", "flag_reasons"]
+__all__ = ["CatalogColumns", "ROW_FLAGS", "read_table", "read_catalog", "prepare_x", "flag_reasons", "read_sdss_mgs",
+           "SDSS_MGS_LAYOUT"]
 
 BANDS = ("u", "g", "r", "i", "z")
 MAG_ZP = 22.5  # nanomaggie zero point
@@ -162,3 +163,37 @@ def read_catalog(path, columns: CatalogColumns = CatalogColumns(), *, redshift_r
 def flag_reasons(flags: np.ndarray) -> list[str]:
     """Comma-separated flag names per row ('' for clean rows)."""
     return [",".join(k for k, b in ROW_FLAGS.items() if int(f) & b) for f in np.asarray(flags)]
+
+
+#: MLZ ``SDSS_MGS.train/.test`` layout (0-based columns). The files' header line omits ``eu``, so the
+#: columns are read by position: zs u g r i z u-g g-r r-i i-z eu eg er ei ez eu-g eg-r er-i ei-z (19 columns).
+SDSS_MGS_LAYOUT = {"z": 0, "mag": (1, 2, 3, 4, 5), "mag_err": (10, 11, 12, 13, 14), "n_columns": 19}
+
+
+def read_sdss_mgs(path: str | os.PathLike, *, id_prefix: str | None = None) -> dict[str, np.ndarray]:
+    """Read an MLZ SDSS Main Galaxy Sample text file into the column table :func:`prepare_x` expects.
+
+    The file is whitespace separated with '#' comment lines; its header omits the ``eu`` column, so
+    columns are taken by position (:data:`SDSS_MGS_LAYOUT`), never by the header's names.
+
+    Returns:
+        ``{"id", "z", "mag_u".."mag_z", "mag_err_u".."mag_err_z"}`` (use ``CatalogColumns(id="id")``).
+        ``id`` is ``"<id_prefix>:<row>"`` (``id_prefix`` defaults to the file name), row counted from 0.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"catalogue {path} not found")
+    try:
+        data = np.loadtxt(path, comments="#", ndmin=2)
+    except ValueError as err:
+        raise ValueError(f"cannot parse {path} as an SDSS MGS text table: {err}") from None
+    if data.shape[1] != SDSS_MGS_LAYOUT["n_columns"]:
+        raise ValueError(f"{path} has {data.shape[1]} columns; the MLZ SDSS MGS layout has "
+                         f"{SDSS_MGS_LAYOUT['n_columns']} (zs, ugriz, 4 colours, 5 errors, 4 colour errors)")
+    prefix = path.name if id_prefix is None else id_prefix
+    out: dict[str, np.ndarray] = {"id": np.array([f"{prefix}:{i}" for i in range(data.shape[0])]),
+                                  "z": data[:, SDSS_MGS_LAYOUT["z"]]}
+    for b, jm, je in zip(BANDS, SDSS_MGS_LAYOUT["mag"], SDSS_MGS_LAYOUT["mag_err"]):
+        out[f"mag_{b}"] = data[:, jm]
+        out[f"mag_err_{b}"] = data[:, je]
+    return out

@@ -22,10 +22,12 @@ uses) or :class:`AtRedshift` around a :class:`~sedflow_jax.model.ProvabgsModel`.
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+from numpyro.distributions import constraints
 from jaxtyping import Array, Float
 
 from ..priors.sedflow import flow_to_physical
@@ -34,6 +36,8 @@ __all__ = [
     "AtRedshift",
     "photometry_model",
     "burst_split_model",
+    "mass_from_offset",
+    "off_fburst",
     "burst_cut",
     "split_to_t_burst",
     "split_log_jacobian",
@@ -110,7 +114,51 @@ def photometry_model(flux_model, flux_obs_nmgy, ivar, low, high):
     numpyro.sample("flux_obs", dist.Normal(flux, sigma).mask(ok).to_event(1), obs=flux_obs_nmgy)
 
 
-def burst_split_model(flux_model, flux_obs_nmgy, ivar, low, high):
+def mass_from_offset(x0, flux_unit, flux_obs_nmgy, ivar, lo, hi):
+    """log10 M* from the sampled offset ``x0``, and log |d log10 M* / d x0| (``profile_mass``).
+
+    The fluxes are linear in 10^log10 M*, so for fixed other parameters the maximum-likelihood
+    mass is m_ML = log10(sum_b ivar f_obs f_unit / sum_b ivar f_unit^2) (clipped into the box
+    (lo, hi)). The map is log10 M* = lo + (hi - lo) sigmoid(logit((m_ML - lo) / (hi - lo)) + x0): a
+    bijection R -> (lo, hi) for fixed other parameters, with x0 = 0 at the profile maximum.
+    Its Jacobian matrix is triangular, so the density in (x0, others) is the box prior's
+    1 / (hi - lo) times (hi - lo) sigmoid'(.), i.e. ``log_jac`` below plus the dropped constant.
+    """
+    ok = ivar > 0
+    w = jnp.where(ok, ivar, 0.0)
+    num = jnp.sum(w * flux_obs_nmgy * flux_unit)
+    den = jnp.sum(w * flux_unit * flux_unit)
+    width = hi - lo
+    m_ml = jnp.log10(jnp.maximum(num, 1e-30 * den)) - jnp.log10(den)
+    m_ml = jnp.clip(m_ml, lo + 1e-4 * width, hi - 1e-4 * width)
+    p = (m_ml - lo) / width
+    z = jnp.log(p) - jnp.log1p(-p) + x0
+    logm = lo + width * jax.nn.sigmoid(z)
+    log_jac = -jax.nn.softplus(-z) - jax.nn.softplus(z)  # log sigmoid(z) (1 - sigmoid(z))
+    return logm, log_jac
+
+
+F_BURST_INDEX = 4  # f_burst's position in the flow vector
+
+
+def off_fburst(w, s, power):
+    """f_burst and log |d f_burst / d w| from the sampled coordinate w (``off_power``).
+
+    With the burst on (s = 1), f_burst = w. With it off, f_burst only scales the NMF light by
+    (1 - f_burst) (degenerate with the mass), and f_burst = w^(1/power): the same uniform prior on
+    f_burst puts w near 0 in the off state, so a Gibbs flip off -> on (which keeps w) proposes a
+    faint burst that the data can accept. Exact for any power > 0 (the Jacobian is returned).
+    """
+    if power == 1.0:
+        return w, jnp.zeros_like(w)
+    inv = 1.0 / power
+    f_off = jnp.exp(inv * jnp.log(w))
+    jac_off = jnp.log(inv) + (inv - 1.0) * jnp.log(w)
+    return jnp.where(s > 0, w, f_off), jnp.where(s > 0, 0.0, jac_off)
+
+
+def burst_split_model(flux_model, flux_obs_nmgy, ivar, low, high, profile_mass: bool = False,
+                      off_power: float = 1.0):
     """The same posterior as :func:`photometry_model`, with t_burst split at the burst cut.
 
     PROVABGS drops the burst when t_burst >= t_cut (:func:`burst_cut`), so the likelihood jumps at
@@ -126,6 +174,16 @@ def burst_split_model(flux_model, flux_obs_nmgy, ivar, low, high):
     coordinate. The log density equals :func:`photometry_model`'s at the mapped point plus
     :func:`split_log_jacobian` (``tests/mcmc/test_model_density.py``). The flux model receives
     ``burst_on = s`` where it accepts it (:class:`~sedflow_jax.model.fixed_redshift.FixedRedshiftModel`).
+
+    ``profile_mass=True`` also replaces log10 M* by the offset ``mass_offset`` from its profile
+    maximum (:func:`mass_from_offset`; the other 10 coordinates are the site ``theta_rest``), which
+    removes the tight curved ridge along which the mass follows every other parameter. The
+    posterior is the same (the Jacobian is added with ``numpyro.factor``).
+
+    ``off_power != 1`` samples f_burst in the burst-off state as w^(1/off_power)
+    (:func:`off_fburst`), which makes the Gibbs flips of s accepted far more often.
+
+    Deterministic site ``theta_flow``: the 11 flow coordinates (t_burst mapped back).
     """
     j = T_BURST_INDEX
     lo, hi = low[j], high[j]
@@ -133,10 +191,27 @@ def burst_split_model(flux_model, flux_obs_nmgy, ivar, low, high):
     p_on = (t_cut - lo) / (hi - lo)
     low_u = low.at[j].set(0.0)
     high_u = high.at[j].set(1.0)
-    v = numpyro.sample("theta_flow_u", dist.Uniform(low_u, high_u).to_event(1))
     s = numpyro.sample("burst_on", dist.Bernoulli(probs=p_on))
+    if profile_mass:
+        rest = numpyro.sample("theta_rest", dist.Uniform(low_u[1:], high_u[1:]).to_event(1))
+        x0 = numpyro.sample("mass_offset", dist.ImproperUniform(constraints.real, (), ()))
+        v = jnp.concatenate([jnp.zeros((1,), rest.dtype), rest])
+    else:
+        v = numpyro.sample("theta_flow_u", dist.Uniform(low_u, high_u).to_event(1))
     u = v.at[j].set(split_to_t_burst(v[j], s, lo, hi, t_cut))
-    flux = flux_model(flow_to_physical(u), burst_on=s)
+    if off_power != 1.0:
+        f_b, jac_fb = off_fburst(v[F_BURST_INDEX], s, off_power)
+        numpyro.factor("f_burst_jacobian", jac_fb)
+        u = u.at[F_BURST_INDEX].set(f_b)
+    if profile_mass:
+        f_unit = flux_model(flow_to_physical(u), burst_on=s)  # log10 M* = 0
+        logm, log_jac = mass_from_offset(x0, f_unit, flux_obs_nmgy, ivar, low[0], high[0])
+        numpyro.factor("mass_jacobian", log_jac)
+        u = u.at[0].set(logm)
+        flux = f_unit * jnp.exp(logm * jnp.log(10.0))
+    else:
+        flux = flux_model(flow_to_physical(u), burst_on=s)
+    numpyro.deterministic("theta_flow", u)
     ok = ivar > 0
     sigma = 1.0 / jnp.sqrt(jnp.where(ok, ivar, 1.0))
     numpyro.sample("flux_obs", dist.Normal(flux, sigma).mask(ok).to_event(1), obs=flux_obs_nmgy)

@@ -30,6 +30,7 @@ own search, so chains that end in different modes still disagree and R-hat repor
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import warnings
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ import numpy as np
 
 from ..params import FLOW_NAMES, THETA_NAMES
 from ..priors.sedflow import flow_to_physical
-from .model import T_BURST_INDEX, burst_cut, burst_split_model, check_photometry, photometry_model, split_to_t_burst
+from .model import T_BURST_INDEX, burst_cut, burst_split_model, check_photometry, photometry_model
 
 __all__ = [
     "NUTSConfig",
@@ -77,6 +78,10 @@ class NUTSConfig:
             (numpyro ``DiscreteHMCGibbs(NUTS, modified=True)``; exact across the burst cut);
             ``'nuts'``: plain NUTS on :func:`~sedflow_jax.mcmc.model.photometry_model` (cannot cross
             the burst cut; kept for comparison).
+        profile_mass: (Gibbs sampler) sample log10 M* as an offset from its profile maximum
+            given the other parameters (:func:`~sedflow_jax.mcmc.model.mass_from_offset`).
+        off_power: (Gibbs sampler) f_burst = w^(1/off_power) while the burst is off
+            (:func:`~sedflow_jax.mcmc.model.off_fburst`); 1 = no change.
         num_warmup, num_samples, num_chains: per chain.
         dense_mass: dense (True) or diagonal mass matrix adapted in warm-up.
         target_accept_prob, max_tree_depth: NUTS settings.
@@ -90,6 +95,8 @@ class NUTSConfig:
     """
 
     sampler: str = "gibbs"
+    profile_mass: bool = False
+    off_power: float = 1.0
     num_warmup: int = 500
     num_samples: int = 500
     num_chains: int = 4
@@ -120,6 +127,10 @@ class NUTSConfig:
             raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, got {self.chain_method!r}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if (self.profile_mass or self.off_power != 1.0) and self.sampler != "gibbs":
+            raise ValueError("profile_mass and off_power require sampler='gibbs'")
+        if not self.off_power > 0:
+            raise ValueError(f"off_power must be > 0, got {self.off_power}")
         if self.init not in INIT_METHODS:
             raise ValueError(f"init must be one of {INIT_METHODS}, got {self.init!r}")
         if self.num_chains < 2:
@@ -144,7 +155,18 @@ class NUTSResult:
 
 # ----------------------------------------------------------------------------- compiled kernel
 def _model_fn(cfg: NUTSConfig):
-    return burst_split_model if cfg.sampler == "gibbs" else photometry_model
+    if cfg.sampler == "gibbs":
+        return functools.partial(burst_split_model, profile_mass=cfg.profile_mass, off_power=cfg.off_power)
+    return photometry_model
+
+
+def _flat_to_sites(cfg: NUTSConfig, x):
+    """Unconstrained (..., 11) vector -> the model's continuous sites (unconstrained values)."""
+    if cfg.sampler == "nuts":
+        return {"theta_flow": x}
+    if cfg.profile_mass:
+        return {"mass_offset": x[..., 0], "theta_rest": x[..., 1:]}
+    return {"theta_flow_u": x}
 
 
 def _optimised_init(key, cfg: NUTSConfig, kw: dict):
@@ -163,7 +185,6 @@ def _optimised_init(key, cfg: NUTSConfig, kw: dict):
     low, high = kw["low"], kw["high"]
     gibbs = cfg.sampler == "gibbs"
     model = _model_fn(cfg)
-    site = "theta_flow_u" if gibbs else "theta_flow"
     lo_c, hi_c = low, high
     if gibbs:
         lo_c, hi_c = low.at[T_BURST_INDEX].set(0.0), high.at[T_BURST_INDEX].set(1.0)
@@ -171,7 +192,7 @@ def _optimised_init(key, cfg: NUTSConfig, kw: dict):
 
     def logp(x, s):
         m = condition(model, {"burst_on": s}) if gibbs else model  # discrete site held fixed
-        return -potential_energy(m, (), kw, {site: x})
+        return -potential_energy(m, (), kw, _flat_to_sites(cfg, x))
 
     n_c, n_d, n_k = cfg.num_chains, cfg.init_draws, cfg.init_keep
     k_u, _ = jr.split(key)
@@ -179,6 +200,8 @@ def _optimised_init(key, cfg: NUTSConfig, kw: dict):
     width = hi_c - lo_c
     u = jr.uniform(k_u, (n_c, n_d, low.shape[0]), low.dtype, lo_c + 1e-3 * width, hi_c - 1e-3 * width)
     x = tr.inv(u)
+    if cfg.profile_mass:  # start at the profile maximum of the mass
+        x = x.at[..., 0].set(0.0)
     s = jnp.broadcast_to((jnp.arange(n_d) % 2).astype(jnp.int32), (n_c, n_d))
     lp = jax.vmap(jax.vmap(logp))(x, s)
     lp = jnp.where(jnp.isfinite(lp), lp, -jnp.inf)
@@ -205,7 +228,7 @@ def _optimised_init(key, cfg: NUTSConfig, kw: dict):
     lp = jax.vmap(logp)(x, s).reshape(n_c, n_k)
     lp = jnp.where(jnp.isfinite(lp), lp, -jnp.inf)
     best = jnp.argmax(lp, axis=1)
-    params = {site: x.reshape(n_c, n_k, -1)[jnp.arange(n_c), best]}
+    params = _flat_to_sites(cfg, x.reshape(n_c, n_k, -1)[jnp.arange(n_c), best])
     if gibbs:
         params["burst_on"] = s.reshape(n_c, n_k)[jnp.arange(n_c), best]
     return params, jnp.max(lp, axis=1)
@@ -264,10 +287,8 @@ def make_run_one(cfg: NUTSConfig):
         j = T_BURST_INDEX
         t_cut = burst_cut(flux_model, low, high)
         if gibbs:
-            v, sb = smp["theta_flow_u"], smp["burst_on"]
-            t_b = split_to_t_burst(v[..., j], sb, low[j], high[j], t_cut)
-            out["theta_flow"] = v.at[..., j].set(t_b)
-            out["burst_on"] = sb.astype(jnp.int32)
+            out["theta_flow"] = smp["theta_flow"]  # deterministic site: t_burst (and mass) mapped back
+            out["burst_on"] = smp["burst_on"].astype(jnp.int32)
         else:
             out["theta_flow"] = smp["theta_flow"]
             out["burst_on"] = (smp["theta_flow"][..., j] < t_cut).astype(jnp.int32)
@@ -338,7 +359,8 @@ def diagnose(theta_flow: np.ndarray, diverging: np.ndarray, cfg: NUTSConfig, bur
     Computed on both the 11 sampled flow coordinates and the 12 physical parameters; the criteria
     apply to all 23 (beta_k are not monotone in single flow coordinates). ``burst_on`` (the Gibbs
     indicator s, optional) adds the row ``burst:on`` with the classic split R-hat and ESS of the
-    mean of s (rank statistics and tail ESS are meaningless for a binary variable); it counts
+    mean of s (rank statistics and tail ESS are meaningless for a binary variable; its tail entry
+    repeats the mean ESS); it counts
     towards the R-hat and bulk-ESS criteria.
     """
     import arviz as az
@@ -356,7 +378,7 @@ def diagnose(theta_flow: np.ndarray, diverging: np.ndarray, cfg: NUTSConfig, bur
             rows[f"{group}:{n}"] = {"rhat": rhat[j], "ess_bulk": ess_b[j], "ess_tail": ess_t[j]}
     if burst_on is not None:
         r, e = _binary_rhat_ess(burst_on)
-        rows["burst:on"] = {"rhat": r, "ess_bulk": e, "ess_tail": np.inf, "mean": float(np.mean(burst_on))}
+        rows["burst:on"] = {"rhat": r, "ess_bulk": e, "ess_tail": e, "mean": float(np.mean(burst_on))}
     rhat_all = np.array([r["rhat"] for r in rows.values()])
     essb = np.array([r["ess_bulk"] for r in rows.values()])
     esst = np.array([r["ess_tail"] for r in rows.values()])
@@ -414,7 +436,8 @@ def _to_idata(raw: dict, diag: dict, cfg: NUTSConfig, *, flux_obs, ivar, redshif
         "nuts_config": str(dataclasses.asdict(cfg)),
         "likelihood": "Gaussian in flux (nanomaggies), sigma = ivar^-1/2, bands with ivar = 0 dropped",
         "prior": "SEDflow box, uniform in flow space (theta_flow)",
-        "sampler": ("numpyro DiscreteHMCGibbs(NUTS, modified=True) on burst_split_model (t_burst split at t_cut_gyr)"
+        "sampler": ("numpyro DiscreteHMCGibbs(NUTS, modified=True) on burst_split_model (t_burst split at t_cut_gyr"
+                    + (", mass as offset from its profile maximum)" if cfg.profile_mass else ")")
                     if cfg.sampler == "gibbs" else "numpyro NUTS"),
     }
     if truth is not None:

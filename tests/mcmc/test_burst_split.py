@@ -2,12 +2,15 @@
 
 * the log density of ``burst_split_model`` at (u, s) equals ``photometry_model``'s at the mapped
   t_burst plus the constant log Jacobian of the piecewise-linear map, on a real galaxy;
+* with ``profile_mass`` as well, plus log |d log10 M* / d mass_offset| (by autodiff);
 * the prior of t_burst implied by (s, u) is U(lo, hi);
 * on a toy likelihood with a jump at t_cut, NUTS-within-Gibbs recovers P(s = 1 | data) from
   quadrature within Monte Carlo error.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import equinox as eqx
 import jax
@@ -21,6 +24,7 @@ from sedflow_jax.mcmc.model import (
     AtRedshift,
     burst_cut,
     burst_split_model,
+    mass_from_offset,
     photometry_model,
     split_log_jacobian,
     split_to_t_burst,
@@ -28,13 +32,21 @@ from sedflow_jax.mcmc.model import (
 from sedflow_jax.mcmc.run import NUTSConfig, make_run_one
 from sedflow_jax.model.fixed_redshift import FixedRedshiftModel
 from sedflow_jax.model.sfh import oldest_bin_midpoint
-from sedflow_jax.priors.sedflow import sedflow_prior
+from sedflow_jax.priors.sedflow import flow_to_physical, sedflow_prior
 
 J = T_BURST_INDEX
 
 
 @pytest.mark.parametrize("fixed", [True, False])
 def test_log_density_matches_original_plus_jacobian(nuts_model, galaxy, fixed):
+    _check_split_density(nuts_model, galaxy, fixed, profile_mass=False)
+
+
+def test_log_density_profile_mass(nuts_model, galaxy):
+    _check_split_density(nuts_model, galaxy, True, profile_mass=True, off_power=3.0)
+
+
+def _check_split_density(nuts_model, galaxy, fixed, profile_mass, off_power=1.0):
     flux_obs, ivar, z, _ = galaxy
     prior = sedflow_prior()
     fm = FixedRedshiftModel.from_model(nuts_model, z) if fixed else AtRedshift(nuts_model, jnp.float32(z))
@@ -53,11 +65,34 @@ def test_log_density_matches_original_plus_jacobian(nuts_model, galaxy, fixed):
         t = float(split_to_t_burst(uu, s, lo, hi, t_cut))
         assert (t < t_cut) == bool(s)
         u[J] = t
-        ld_split, _ = log_density(burst_split_model, (), kw, {"theta_flow_u": jnp.asarray(v, jnp.float32),
-                                                             "burst_on": jnp.asarray(s)})
-        ld_orig, _ = log_density(photometry_model, (), kw, {"theta_flow": jnp.asarray(u, jnp.float32)})
         log_jac = float(split_log_jacobian(s, lo, hi, t_cut))
         assert log_jac == pytest.approx(np.log(t_cut - lo) if s else np.log(hi - t_cut))
+        if profile_mass:
+            x0 = 0.3 * (i - 2.5)
+            params = {"theta_rest": jnp.asarray(v[1:], jnp.float32), "mass_offset": jnp.float32(x0),
+                      "burst_on": jnp.asarray(s)}
+            model = partial(burst_split_model, profile_mass=True, off_power=off_power)
+            ld_split, tr = log_density(model, (), kw, params)
+            u = np.asarray(tr["theta_flow"]["value"], np.float64)  # mass mapped from the offset
+            assert u[J] == pytest.approx(t, rel=1e-6) and 7.0 < u[0] < 12.5
+            w = v[J - 1]  # the sampled f_burst coordinate
+            if s == 0:  # f_burst = w^(1/off_power): add log |d f / d w|
+                assert u[J - 1] == pytest.approx(w ** (1 / off_power), rel=1e-5)
+                log_jac += np.log(w ** (1 / off_power - 1) / off_power)
+            else:
+                assert u[J - 1] == pytest.approx(w, rel=1e-6)
+
+            def logm(x):
+                uu = jnp.asarray(u, jnp.float32).at[0].set(0.0)
+                f_unit = fm(flow_to_physical(uu), burst_on=s) if fixed else fm(flow_to_physical(uu))
+                return mass_from_offset(x, f_unit, kw["flux_obs_nmgy"], kw["ivar"], 7.0, 12.5)[0]
+
+            assert float(logm(jnp.float32(x0))) == pytest.approx(u[0], abs=1e-5)
+            log_jac += float(jnp.log(jax.grad(logm)(jnp.float32(x0))))  # d log10 M* / d x0, by autodiff
+        else:
+            ld_split, _ = log_density(burst_split_model, (), kw, {"theta_flow_u": jnp.asarray(v, jnp.float32),
+                                                                 "burst_on": jnp.asarray(s)})
+        ld_orig, _ = log_density(photometry_model, (), kw, {"theta_flow": jnp.asarray(u, jnp.float32)})
         assert float(ld_split) == pytest.approx(float(ld_orig) + log_jac, rel=1e-5, abs=2e-3)
 
 

@@ -1,0 +1,658 @@
+"""Real-galaxy run: the 10,000 SDSS Main Galaxy Sample galaxies through the shipped default ANPE.
+
+Stages (each cached in ``--work``; rerun a stage with ``--redo STAGE``):
+
+1. ``infer``:   read ``SDSS_MGS.train`` + ``SDSS_MGS.test`` with :func:`sedflow_jax.io.catalog.read_sdss_mgs`
+   (magnitudes + errors, columns by position), write one combined CSV, and run
+   ``sedflow-jax infer CSV --id-col id --n-samples N`` (the shipped default model) in a subprocess. Its wall
+   time (including Python/JAX start-up and compilation) is the headline wall time.
+2. ``draws``:   for the first ``K`` posterior draws of every valid galaxy: derived properties
+   (``properties_batch``), model photometry at the observed redshift (``photometry_batch``; for the
+   posterior-predictive check) and, for the first ``K_REST`` draws, rest-frame absolute ugriz magnitudes
+   (same SED, band integrals at z = 0 and 10 pc) for the colour-mass diagram.
+3. ``analyse``: posterior-predictive check, cheap fallback check and its classification, per-galaxy CSV
+   (16/50/84 percentiles + flags), headline JSON (``benchmarks/results/real_sdss.json``) and the figures
+   ``docs/figures/real_*.png``. See ``docs/real_sdss.md``.
+
+The NUTS fallback is NOT run here: rows that would need it are written to ``fallback_rows.csv`` and
+:func:`run_fallback` is the hook to wire to :mod:`sedflow_jax.mcmc` once NUTS is fixed.
+
+    .venv/bin/python benchmarks/real_sdss.py [--shared ../shared] [--work /tmp/real_sdss] [--n-samples 1000] [--k 100]
+
+Big outputs stay in ``--work`` (posteriors.h5 is ~0.5 GB at 1,000 samples; summary.csv ~4 MB): never commit them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BANDS = ("u", "g", "r", "i", "z")
+PSTON = 2.5 / np.log(10.0)
+K_REST = 20  # draws per galaxy for rest-frame magnitudes
+PPC_P_REJECT = 1e-3  # reject when the posterior-predictive p-value is below this
+# NSA's k_minerror floor (sedflow_method.md 4.3), used as a sensitivity variant of the PPC (model systematics)
+ERROR_FLOOR_MAG = np.array([0.05, 0.02, 0.02, 0.02, 0.03])
+Z_SUN_PROVABGS = 0.019  # PROVABGS's solar-scaled semantics (logzsol = log10(Z / 0.019)), docs/model.md
+
+# ----------------------------------------------------------------------------------------------------
+# Published reference relations (all masses in Msun, SFR in Msun/yr)
+# ----------------------------------------------------------------------------------------------------
+
+
+def sfms_speagle14(log_mstar, t_gyr):
+    """Speagle et al. 2014, ApJS 214, 15, eq. 28 ("best fit"): log SFR = (0.84 - 0.026 t) log M* - (6.51 - 0.11 t),
+    t = age of the universe in Gyr; Kroupa IMF (their common calibration), 0 < z < 6 compilation."""
+    return (0.84 - 0.026 * t_gyr) * log_mstar - (6.51 - 0.11 * t_gyr)
+
+
+def sfms_renzini_peng15(log_mstar):
+    """Renzini & Peng 2015, ApJL 801, L29, eq. 1: ridge line of the SDSS DR7 (MPA-JHU) star-forming peak at
+    0.02 < z < 0.085: log SFR = 0.76 log M* - 7.64."""
+    return 0.76 * log_mstar - 7.64
+
+
+#: Gallazzi et al. 2005, MNRAS 362, 41, Table 2: stellar mass-metallicity relation of SDSS DR2 galaxies
+#: (r-band light-weighted log Z*/Zsun from absorption indices, BC03 models, Chabrier IMF, Zsun = 0.02):
+#: log M* bins and the 50th, 16th and 84th percentiles of log(Z*/Zsun).
+GALLAZZI05 = {
+    "log_mstar": [8.91, 9.11, 9.31, 9.51, 9.72, 9.91, 10.11, 10.31, 10.51, 10.72, 10.91, 11.11, 11.31, 11.51, 11.72, 11.91],
+    "p50": [-0.60, -0.61, -0.65, -0.61, -0.52, -0.41, -0.23, -0.11, -0.01, 0.04, 0.07, 0.10, 0.12, 0.13, 0.14, 0.15],
+    "p16": [-1.11, -1.07, -1.10, -1.03, -0.97, -0.90, -0.80, -0.65, -0.41, -0.24, -0.14, -0.09, -0.06, -0.04, -0.03, -0.03],
+    "p84": [-0.00, -0.00, -0.05, -0.01, 0.05, 0.09, 0.14, 0.17, 0.20, 0.22, 0.24, 0.25, 0.26, 0.28, 0.29, 0.30],
+    "zsun": 0.02,
+}
+
+
+def baldry04_divider(abs_mag_r):
+    """Baldry et al. 2004, ApJ 600, 681, eq. 11: optimal red/blue divider in rest-frame (u - r) vs M_r,
+    C'_ur(M_r) = 2.06 - 0.244 tanh[(M_r + 20.07) / 1.09] (SDSS z < 0.08, k-corrected colours)."""
+    return 2.06 - 0.244 * np.tanh((abs_mag_r + 20.07) / 1.09)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stage 1: catalogue + `sedflow-jax infer`
+# ----------------------------------------------------------------------------------------------------
+
+
+def read_both(shared: Path, limit: int | None = None) -> dict:
+    """Both MGS files (train then test), ids 'train:<row>' / 'test:<row>'; ``limit``: first limit//2 rows of each."""
+    from sedflow_jax.io.catalog import read_sdss_mgs
+
+    tabs = [read_sdss_mgs(shared / "data" / "sdss_mgs" / f"SDSS_MGS.{part}", id_prefix=part) for part in ("train", "test")]
+    if limit:
+        tabs = [{k: v[: limit // 2] for k, v in t.items()} for t in tabs]
+    return {k: np.concatenate([t[k] for t in tabs]) for k in tabs[0]}
+
+
+def write_csv(table: dict, path: Path) -> None:
+    cols = ["id", "z"] + [f"mag_{b}" for b in BANDS] + [f"mag_err_{b}" for b in BANDS]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for i in range(table["z"].shape[0]):
+            w.writerow([table["id"][i]] + [repr(float(table[c][i])) for c in cols[1:]])
+
+
+def stage_infer(args, work: Path) -> dict:
+    table = read_both(Path(args.shared), args.limit)
+    cat = work / "sdss_mgs.csv"
+    write_csv(table, cat)
+    cmd = [str(Path(sys.executable).with_name("sedflow-jax")), "infer", str(cat), "--out", str(work / "posteriors.h5"),
+           "--id-col", "id", "--n-samples", str(args.n_samples), "--seed", str(args.seed), "--no-progress"]
+    print("running:", " ".join(cmd), flush=True)
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    print(res.stdout, res.stderr[-3000:], sep="\n")
+    if res.returncode:
+        raise SystemExit(f"sedflow-jax infer failed ({res.returncode})")
+    info = {"command": " ".join(cmd[1:]), "wall_s": wall, "stdout": res.stdout.strip(), "n_rows": int(table["z"].size)}
+    (work / "infer.json").write_text(json.dumps(info, indent=1))
+    return info
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stage 2: model evaluations of posterior draws
+# ----------------------------------------------------------------------------------------------------
+
+
+def _rest_absmag(model, theta, redshift):
+    """Rest-frame absolute ugriz (AB) of the galaxy's SED: band integrals at z = 0 and 10 pc."""
+    import jax.numpy as jnp
+
+    from sedflow_jax.model.provabgs import _flux_const
+
+    theta = model._unpack(theta)
+    lnu = model.rest_lnu_unit_mass(theta, jnp.asarray(redshift, model.dtype))
+    z0 = jnp.zeros((), model.dtype)
+    band = model._band_integrals(lnu * model.trapz_dln_wave, z0)
+    log_scale = theta[0] * jnp.log(10.0) + jnp.log(model._distance_factor(z0) * _flux_const(model.lsun_erg_per_s))
+    return 22.5 - 2.5 * jnp.log10(band / model.filters.ab_norm * jnp.exp(log_scale))
+
+
+def stage_draws(args, work: Path) -> dict:
+    import h5py
+
+    from sedflow_jax.model import ProvabgsModel, photometry_batch, properties_batch
+    from sedflow_jax.model.batch import batched, validate_inputs
+
+    with h5py.File(work / "posteriors.h5", "r") as fh:
+        flags = fh["flags"][()]
+        x = fh["x"][()]
+        valid = np.flatnonzero(np.isfinite(fh["median"][:, 0]))
+        k = min(args.k, fh["samples"].shape[1])
+        th = fh["samples"][:, :k, :][valid]  # (n_valid, k, 12)
+    model = ProvabgsModel.build(z_max=0.2)
+    theta = th.reshape(-1, 12).astype(np.float64)
+    theta[:, 1:5] /= theta[:, 1:5].sum(1, keepdims=True)  # float32 simplex round-off
+    zz = np.repeat(x[valid, 10].astype(np.float64), k)
+    t = {}
+    t0 = time.perf_counter()
+    props = properties_batch(model, theta, zz).reshape(valid.size, k, -1)
+    t["properties_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    phot = photometry_batch(model, theta, zz).reshape(valid.size, k, -1)
+    t["photometry_s"] = time.perf_counter() - t0
+    kr = min(K_REST, k)
+    th_r = theta.reshape(valid.size, k, 12)[:, :kr].reshape(-1, 12)
+    z_r = np.repeat(x[valid, 10].astype(np.float64), kr)
+    validate_inputs(th_r, z_r, z_max=model.z_max)
+    t0 = time.perf_counter()
+    rest = batched(_rest_absmag, model, th_r, z_r, check=False).reshape(valid.size, kr, -1)
+    t["restframe_s"] = time.perf_counter() - t0
+    t["n_evaluations"] = int(2 * theta.shape[0] + th_r.shape[0])
+    with h5py.File(work / "draws.h5", "w") as fh:
+        fh["valid_rows"] = valid
+        fh["theta"] = th
+        fh["properties"] = props.astype(np.float32)
+        fh["photometry"] = phot.astype(np.float32)
+        fh["rest_absmag"] = rest.astype(np.float32)
+        fh.attrs["timing"] = json.dumps(t)
+    print("draws:", t, flush=True)
+    return t
+
+
+def stage_control(args, work: Path) -> dict:
+    """Simulated twins: the same PPC on mock galaxies matched to the real ones (the control for the PPC).
+
+    For the first ``--n-control`` valid in-support rows: truth = the galaxy's first posterior draw, its model
+    fluxes at the galaxy's z (already in draws.h5), Gaussian noise with the galaxy's *observed* sigma_m. The twins
+    are inferred with the same flow (``--n-control-samples`` samples; the first K through ``photometry_batch``)
+    and checked exactly like the real rows. If the model and the flow were perfect, only ~0.1% would be rejected;
+    what the twins reject is the flow's own (amortisation) share of the real-data rejections.
+    """
+    import h5py
+    import jax.random as jr
+
+    from sedflow_jax.anpe import Posterior
+    from sedflow_jax.io.catalog import ROW_FLAGS
+    from sedflow_jax.model import ProvabgsModel, photometry_batch
+
+    with h5py.File(work / "posteriors.h5", "r") as fh:
+        flags, x = fh["flags"][()], fh["x"][()]
+    with h5py.File(work / "draws.h5", "r") as fh:
+        valid = fh["valid_rows"][()]
+        th0 = fh["theta"][:, 0, :]
+        f0 = fh["photometry"][:, 0, :].astype(np.float64)
+    keep = np.flatnonzero((flags[valid] & ROW_FLAGS["outside_support"]) == 0)[: args.n_control]
+    rows = valid[keep]
+    rng = np.random.default_rng(args.seed + 1)
+    s_f = f0[keep] * x[rows, 5:10] / PSTON
+    f_obs = f0[keep] + s_f * rng.standard_normal(s_f.shape)
+    ok = np.all(f_obs > 0, 1)
+    rows, keep, f_obs, s_f = rows[ok], keep[ok], f_obs[ok], s_f[ok]
+    xt = np.concatenate([22.5 - 2.5 * np.log10(f_obs), PSTON * s_f / f_obs, x[rows, 10:11]], 1).astype(np.float32)
+    post = Posterior.load(args.model)
+    t0 = time.perf_counter()
+    samp = post.sample(jr.key(args.seed + 2), xt, args.n_control_samples)
+    t_s = time.perf_counter() - t0
+    k = min(args.k, samp.shape[1])
+    theta = samp[:, :k].reshape(-1, 12).astype(np.float64)
+    theta[:, 1:5] /= theta[:, 1:5].sum(1, keepdims=True)
+    model = ProvabgsModel.build(z_max=0.2)
+    phot = photometry_batch(model, theta, np.repeat(xt[:, 10].astype(np.float64), k)).reshape(len(rows), k, 5)
+    truth = th0[keep]
+    lo, hi = np.percentile(samp[:, :, 0], [16, 84], axis=1)
+    res = {"n": int(len(rows)), "sampling_s": round(t_s, 1), "k": int(k),
+           "logM_formed_truth_in_68": float(np.mean((truth[:, 0] >= lo) & (truth[:, 0] <= hi)))}
+    from scipy import stats
+
+    cut = float(stats.chi2.isf(PPC_P_REJECT, 5))
+    arrays = {}
+    for name, fl in (("", None), ("_floor", ERROR_FLOOR_MAG)):
+        r = ppc(xt[:, :5], xt[:, 5:10], phot, floor_mag=fl)
+        arrays.update({f"chi2_j{name}": r["chi2_j"].astype(np.float32), f"p_bayes{name}": r["p_bayes"],
+                       f"chi2_best{name}": r["chi2_best"]})
+        res["chi2_draw_median" + name] = float(np.median(r["chi2_j"]))
+        res["fraction_rejected_p_bayes" + name] = float(np.mean(r["p_bayes"] < PPC_P_REJECT))
+        res["fraction_best_fit_chi2_above_cut" + name] = float(np.mean(r["chi2_best"] > cut))
+        res["chi2_best_median" + name] = float(np.median(r["chi2_best"]))
+        res["chi2_best_p99" + name] = float(np.percentile(r["chi2_best"], 99))
+    resid = xt[:, :5] - (22.5 - 2.5 * np.log10(np.median(phot, 1)))
+    res["per_band_residual_nmad_mag"] = dict(zip(BANDS, [round(float(v), 4) for v in 1.4826 * np.median(
+        np.abs(resid - np.median(resid, 0)), 0)]))
+    np.savez(work / "control.npz", **arrays)
+    (work / "control.json").write_text(json.dumps(res, indent=1))
+    print("control:", res, flush=True)
+    return res
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stage 3: checks, fallback classification, catalogue, figures
+# ----------------------------------------------------------------------------------------------------
+
+
+def ppc(mag, sig_m, phot, *, floor_mag=None):
+    """Posterior-predictive chi-square of observed ugriz against K model draws per galaxy.
+
+    Args:
+        mag, sig_m: (n, 5) observed magnitudes and errors; phot: (n, K, 5) model fluxes [nmgy] of posterior draws.
+        floor_mag: optional (5,) magnitude-error floor added in quadrature (model-systematics variant).
+
+    Returns dict of (n,) arrays:
+        chi2_j (n, K): sum_b (f_obs - f_j)^2 / sigma_f^2 per draw (observed errors);
+        chi2_best: min over draws (the cheap best-fit check);
+        chi2_ppc: sum_b (f_obs - <f>)^2 / (sigma_f^2 + Var_j f) (observed errors plus draw spread), ~chi2(5) if the
+            model is adequate and the posterior calibrated;
+        p_ppc: chi2(5) survival of chi2_ppc;
+        p_bayes: posterior-predictive p-value P(T(y_rep) >= T(y_obs)) with T = chi2 against the draw; since
+            y_rep - f_j ~ N(0, sigma) exactly, T(y_rep) ~ chi2(5) and p = mean_j chi2_5.sf(chi2_j).
+    """
+    from scipy import stats
+
+    sig = np.asarray(sig_m, np.float64)
+    if floor_mag is not None:
+        sig = np.hypot(sig, floor_mag)
+    f_obs = 10 ** ((22.5 - np.asarray(mag, np.float64)) / 2.5)
+    s_f = f_obs * sig / PSTON
+    phot = np.asarray(phot, np.float64)
+    chi2_j = np.sum((f_obs[:, None] - phot) ** 2 / s_f[:, None] ** 2, -1)
+    mean, var = phot.mean(1), phot.var(1)
+    chi2_ppc = np.sum((f_obs - mean) ** 2 / (s_f**2 + var), -1)
+    return {"chi2_j": chi2_j, "chi2_best": chi2_j.min(1), "chi2_ppc": chi2_ppc, "p_ppc": stats.chi2.sf(chi2_ppc, 5),
+            "p_bayes": stats.chi2.sf(chi2_j, 5).mean(1)}
+
+
+def training_colour_range(posterior, q=(0.1, 99.9)):
+    """0.1 / 99.9 percentiles of the 4 colours (u-g, g-r, r-i, i-z) of the stored training rows (support model)."""
+    s = posterior.support
+    feats = s.ref * s.std + s.mean  # de-standardise: r, 4 colours, log10 sigma x5, z
+    return np.percentile(feats[:, 1:5], q, axis=0)
+
+
+def classify_fallback(x, flags, chi2_best, colour_lo, colour_hi, noise, *, chi2_cut):
+    """Rows that would need the (NUTS) fallback and why.
+
+    A row needs the fallback if it is valid but flagged outside the training support (flag 16), or if its
+    best-fit chi-square over the posterior draws exceeds ``chi2_cut``, or if its redshift is outside the trained
+    range (flag 8: no samples are drawn). Reasons (SEDflow paper 4.2): ``noise`` = sigma_m > median + 3 scatter of
+    the shipped SDSS noise model at the observed magnitude in >= 1 band; ``colour`` = a colour outside the training
+    set's 0.1-99.9 percentile range; ``neither``.
+    """
+    from sedflow_jax.io.catalog import ROW_FLAGS
+
+    mag, sig = x[:, :5].astype(np.float64), x[:, 5:10].astype(np.float64)
+    mu = np.asarray(noise.median_sigma_mag(mag))
+    sc = np.asarray(noise.scatter_sigma_mag(mag))
+    noise_out = np.any(sig > mu + 3 * sc, 1)
+    col = mag[:, :4] - mag[:, 1:]
+    blue = np.any(col < colour_lo, 1)
+    red = np.any(col > colour_hi, 1)
+    colour_out = blue | red
+    zbad = (flags & ROW_FLAGS["redshift_outside_training"]) != 0
+    support = (flags & ROW_FLAGS["outside_support"]) != 0
+    chi2_fail = np.isfinite(chi2_best) & (chi2_best > chi2_cut)
+    need = zbad | support | chi2_fail
+    trig = np.array([",".join(n for n, m in (("redshift", zb), ("support", s), ("chi2", c)) if m)
+                     for zb, s, c in zip(zbad, support, chi2_fail)])
+    why = np.where(noise_out & colour_out, "noise+colour", np.where(noise_out, "noise", np.where(colour_out, "colour", "neither")))
+    return {"need": need, "trigger": trig, "why": np.where(need, why, ""), "noise_out": noise_out,
+            "colour_blue": blue, "colour_red": red, "zbad": zbad, "support": support, "chi2_fail": chi2_fail}
+
+
+def run_fallback(rows: np.ndarray, x: np.ndarray, method: str, work: Path) -> None:
+    """Hook for the off-support path. ``method='none'`` only lists the rows (``fallback_rows.csv``).
+
+    ``method='nuts'`` is where the NUTS fallback will go: for each row, ``sedflow_jax.mcmc.run_nuts_batch`` on
+    the observed fluxes (f = 10^((22.5 - m)/2.5), sigma_f = f ln10/2.5 sigma_m) at its redshift (rows with z beyond
+    0.2 need a model built with a larger ``z_max`` and a prior beyond the flow's training range), then replace the
+    row's samples/summaries and set a 'fallback' marker. Not wired yet: NUTS is being fixed separately.
+    """
+    if method == "nuts":
+        raise NotImplementedError("NUTS fallback not wired yet (see run_fallback's docstring); use --fallback none")
+
+
+def _write_summary_csv(path, ids, x, flags, reasons, score, theta_q, derived_q, extra):
+    from sedflow_jax.params import THETA_NAMES
+
+    q = ("p16", "p50", "p84")
+    cols = ["row", "id", "z"] + [f"mag_{b}" for b in BANDS] + ["flags", "flag_reason", "support_score"]
+    cols += [f"{n}_{s}" for n in ("log10_mstar_formed", "tau_bc", "tau_ism", "dust_index") for s in q]
+    cols += [f"{n}_{s}" for n in ("log10_mstar_surv", "sfr_100myr", "sfr_1gyr", "zmet_mw", "t_mw_gyr") for s in q]
+    cols += list(extra)
+    ti = [THETA_NAMES.index(n) for n in ("log10_mstar_formed", "tau_bc", "tau_ism", "dust_index")]
+
+    def fmt(v):
+        if isinstance(v, (str, np.str_)):
+            return str(v)
+        if isinstance(v, (bool, np.bool_)):
+            return str(int(v))
+        if isinstance(v, (int, np.integer)):
+            return str(int(v))
+        return "" if not np.isfinite(v) else f"{float(v):.5g}"
+
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for i in range(x.shape[0]):
+            row = [i, ids[i], x[i, 10], *x[i, :5], int(flags[i]), reasons[i], score[i]]
+            row += [theta_q[s][i, j] for j in ti for s in range(3)]
+            row += [derived_q[s][i, j] for j in range(5) for s in range(3)]
+            row += [extra[c][i] for c in extra]
+            w.writerow([fmt(v) for v in row])
+
+
+def stage_analyse(args, work: Path) -> dict:
+    import h5py
+    from astropy.cosmology import Planck13
+    from scipy import stats
+
+    from sedflow_jax.anpe import Posterior
+    from sedflow_jax.io.catalog import ROW_FLAGS
+    from sedflow_jax.simulate.noise import load_noise_model
+
+    info = json.loads((work / "infer.json").read_text())
+    control = json.loads((work / "control.json").read_text())
+    with h5py.File(work / "posteriors.h5", "r") as fh:
+        flags, x, score = fh["flags"][()], fh["x"][()], fh["support_score"][()]
+        reasons = [r.decode() if isinstance(r, bytes) else str(r) for r in fh["flag_reason"][()]]
+        ids = [r.decode() if isinstance(r, bytes) else str(r) for r in fh["id"][()]]
+        med, p16, p84 = fh["median"][()], fh["p16"][()], fh["p84"][()]
+    with h5py.File(work / "draws.h5", "r") as fh:
+        valid = fh["valid_rows"][()]
+        props, phot, rest = fh["properties"][()], fh["photometry"][()], fh["rest_absmag"][()]
+        timing = json.loads(fh.attrs["timing"])
+    n = x.shape[0]
+    k = phot.shape[1]
+
+    # --- posterior-predictive check (valid rows) ---
+    chi2_cut = float(stats.chi2.isf(PPC_P_REJECT, 5))
+    full = lambda: np.full(n, np.nan)  # noqa: E731
+    res, res_floor = ppc(x[valid, :5], x[valid, 5:10], phot), ppc(x[valid, :5], x[valid, 5:10], phot, floor_mag=ERROR_FLOOR_MAG)
+    cols = {}
+    for name, r in (("", res), ("_floor", res_floor)):
+        for key in ("chi2_best", "chi2_ppc", "p_ppc", "p_bayes"):
+            a = full()
+            a[valid] = r[key]
+            cols[key + name] = a
+
+    # --- fallback classification ---
+    post = Posterior.load(args.model)
+    lo, hi = training_colour_range(post)
+    noise = load_noise_model()
+    fb = classify_fallback(x, flags, cols["chi2_best"], lo, hi, noise, chi2_cut=chi2_cut)
+    # the same check with NSA's error floor: the paper's NSA photometry had that floor built in (method 4.3)
+    fb_floor = classify_fallback(x, flags, cols["chi2_best_floor"], lo, hi, noise, chi2_cut=chi2_cut)
+    rows = np.flatnonzero(fb["need"])
+    with open(work / "fallback_rows.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["row", "id", "z", "trigger", "why", "support_score", "chi2_best"])
+        for i in rows:
+            w.writerow([i, ids[i], f"{x[i, 10]:.5f}", fb["trigger"][i], fb["why"][i], f"{score[i]:.3f}", f"{cols['chi2_best'][i]:.4g}"])
+    run_fallback(rows, x, args.fallback, work)
+
+    # --- derived summaries + rest-frame colours ---
+    dq = [np.full((n, 5), np.nan, np.float32) for _ in range(3)]
+    pq = np.percentile(props, [16, 50, 84], axis=1)
+    for s in range(3):
+        dq[s][valid] = pq[s]
+    absmag = np.full((n, 5), np.nan)
+    absmag[valid] = np.median(rest, 1)
+    ur0 = absmag[:, 0] - absmag[:, 2]
+    mr0 = absmag[:, 2]
+    extra = {"chi2_best": cols["chi2_best"], "chi2_ppc": cols["chi2_ppc"], "p_ppc": cols["p_ppc"], "p_bayes": cols["p_bayes"],
+             "ppc_reject": (cols["p_bayes"] < PPC_P_REJECT), "p_bayes_floor": cols["p_bayes_floor"],
+             "ppc_reject_floor": (cols["p_bayes_floor"] < PPC_P_REJECT),
+             "needs_fallback": fb["need"], "needs_fallback_floor": fb_floor["need"], "fallback_trigger": fb["trigger"], "fallback_why": fb["why"],
+             "restframe_u_minus_r": ur0, "abs_mag_r": mr0}
+    _write_summary_csv(work / "summary.csv", ids, x, flags, reasons, score, (p16, med, p84), (dq[0], dq[1], dq[2]), extra)
+
+    # --- headline numbers ---
+    resid = x[valid, :5] - (22.5 - 2.5 * np.log10(np.median(phot, 1)))
+    clean = valid[(flags[valid] & ROW_FLAGS["outside_support"]) == 0]
+    vmask = np.zeros(n, bool)
+    vmask[valid] = True
+    cnt = lambda m: int(np.sum(m))  # noqa: E731
+    flag_counts = {name: cnt((flags & bit) != 0) for name, bit in ROW_FLAGS.items()}
+    t01 = float(Planck13.age(0.1).value)
+    lm, lsfr = dq[1][:, 0], np.log10(np.maximum(dq[1][:, 1], 1e-5))
+    zmw = np.log10(dq[1][:, 3] / Z_SUN_PROVABGS)
+    red = ur0 > baldry04_divider(mr0)
+    sel = np.zeros(n, bool)
+    sel[clean] = True
+    sf = sel & ~red & (dq[1][:, 1] > 0)
+    comparisons = {}
+    for m0 in (9.5, 10.0, 10.5, 11.0):
+        b = sf & (np.abs(lm - m0) < 0.125)
+        comparisons[f"sfms_at_{m0}"] = {
+            "n_blue": cnt(b), "median_log_sfr100_blue": float(np.median(lsfr[b])) if b.any() else None,
+            "speagle14_z0.1": float(sfms_speagle14(m0, t01)), "renzini_peng15": float(sfms_renzini_peng15(m0))}
+    g = np.array(GALLAZZI05["log_mstar"])
+    mzr = []
+    for m0, p50 in zip(g, GALLAZZI05["p50"]):
+        b = sel & (np.abs(lm - m0) < 0.1)
+        # our Z in units of 0.019 (PROVABGS) vs Gallazzi's 0.02: shift by log10(0.019/0.02) = -0.022
+        mzr.append({"log_mstar": float(m0), "n": cnt(b), "ours_median_log_z_over_zsun": float(np.median(zmw[b])) if b.sum() >= 10 else None,
+                    "gallazzi05_p50": p50})
+    bins_cm = {}
+    for m0 in (9.5, 10.0, 10.5, 11.0):
+        b = sel & (np.abs(lm - m0) < 0.25)
+        bins_cm[str(m0)] = {"n": cnt(b), "red_fraction_baldry04": float(np.mean(red[b])) if b.any() else None}
+    summary = {
+        "catalogue": "SDSS MGS (MLZ SDSS_MGS.train + .test, 10,000 galaxies), read with sedflow_jax.io.catalog.read_sdss_mgs",
+        "model": "shipped default ANPE (sedflow_jax/data/default_flow), BC03/Kroupa SSP table",
+        "command": info["command"].replace(str(work), "$WORK"),
+        "n_rows_in": info["n_rows"], "n_rows_out": int(n), "n_samples": args.n_samples,
+        "wall_s_sedflow_jax_infer": round(info["wall_s"], 1),
+        "infer_stdout": info["stdout"].replace(str(work), "$WORK"),
+        "derived_draws_per_galaxy": int(k), "restframe_draws_per_galaxy": int(rest.shape[1]),
+        "wall_s_model_evaluations": {kk: (round(v, 1) if isinstance(v, float) else v) for kk, v in timing.items()},
+        "flag_counts": flag_counts,
+        "n_inferred": cnt(vmask), "n_redshift_outside_training": cnt(fb["zbad"]), "n_outside_support": cnt(fb["support"]),
+        "chi2_cut_best_fit": round(chi2_cut, 3), "ppc_p_reject": PPC_P_REJECT,
+        "fallback": {
+            "n_need": cnt(fb["need"]), "fraction_need": cnt(fb["need"]) / n,
+            "n_need_excluding_redshift": cnt(fb["need"] & ~fb["zbad"]),
+            "fraction_need_excluding_redshift_of_inferred": cnt(fb["need"] & ~fb["zbad"]) / max(1, cnt(vmask)),
+            "by_trigger": {t: cnt(fb["trigger"] == t) for t in sorted(set(fb["trigger"][fb["need"]].tolist()))},
+            "by_reason_excluding_redshift": {w: cnt((fb["why"] == w) & ~fb["zbad"]) for w in ("noise", "colour", "noise+colour", "neither")},
+            "colour_outliers_blue_vs_red_excluding_redshift": {"blue": cnt(fb["need"] & ~fb["zbad"] & fb["colour_blue"]),
+                                                              "red": cnt(fb["need"] & ~fb["zbad"] & fb["colour_red"])},
+            "all_inferred_rows": {"noise_outliers": cnt(fb["noise_out"] & vmask),
+                                  "colour_outliers": cnt((fb["colour_blue"] | fb["colour_red"]) & vmask)},
+            "paper_nsa_fraction": 588 / 33884,
+            "with_error_floor": {
+                "n_need_excluding_redshift": cnt(fb_floor["need"] & ~fb_floor["zbad"]),
+                "fraction_need_excluding_redshift_of_inferred": cnt(fb_floor["need"] & ~fb_floor["zbad"]) / max(1, cnt(vmask)),
+                "by_reason_excluding_redshift": {w: cnt((fb_floor["why"] == w) & ~fb_floor["zbad"])
+                                                 for w in ("noise", "colour", "noise+colour", "neither")},
+            },
+        },
+        "ppc": {
+            "n_checked": cnt(vmask),
+            # per-draw chi2 (observed errors): ~chi2(5) for a perfect model and a calibrated posterior
+            "chi2_draw_median": float(np.median(res["chi2_j"])), "chi2_draw_median_floor": float(np.median(res_floor["chi2_j"])),
+            "chi2_5_median": float(stats.chi2.median(5)),
+            "fraction_draws_chi2_above_cut": float(np.mean(res["chi2_j"] > chi2_cut)), "chi2_5_fraction_above_cut": PPC_P_REJECT,
+            # chi2 against the mean model with the draw spread added to the errors: conservative (<< chi2(5) when
+            # the posterior spread is as large as the errors), kept for reference
+            "chi2_ppc_median": float(np.nanmedian(cols["chi2_ppc"])),
+            "chi2_ppc_quantiles_16_50_84_95": [float(v) for v in np.nanpercentile(cols["chi2_ppc"], [16, 50, 84, 95])],
+            "chi2_best_quantiles_16_50_84_95": [float(v) for v in np.nanpercentile(cols["chi2_best"], [16, 50, 84, 95])],
+            "fraction_rejected_p_bayes": float(np.nanmean(cols["p_bayes"][valid] < PPC_P_REJECT)),
+            "fraction_rejected_p_chi2ppc": float(np.nanmean(cols["p_ppc"][valid] < PPC_P_REJECT)),
+            "fraction_rejected_p_bayes_in_support": float(np.mean(cols["p_bayes"][clean] < PPC_P_REJECT)),
+            "with_error_floor_mag": ERROR_FLOOR_MAG.tolist(),
+            "fraction_rejected_p_bayes_floor": float(np.nanmean(cols["p_bayes_floor"][valid] < PPC_P_REJECT)),
+            "chi2_ppc_floor_median": float(np.nanmedian(cols["chi2_ppc_floor"])),
+            "fraction_best_fit_chi2_above_cut": float(np.nanmean(cols["chi2_best"][valid] > chi2_cut)),
+            # excess over the flow's own failures: the cut at the simulated twins' 99th percentile of chi2_best
+            "fraction_best_fit_chi2_above_twins_p99": float(np.nanmean(cols["chi2_best"][valid] > control["chi2_best_p99"])),
+            "fraction_best_fit_chi2_above_twins_p99_floor": float(np.nanmean(
+                cols["chi2_best_floor"][valid] > control["chi2_best_p99_floor"])),
+            # observed minus model (median over draws) magnitude, median over galaxies, and its robust spread
+            "per_band_median_residual_mag": dict(zip(BANDS, [round(float(v), 4) for v in np.median(resid, 0)])),
+            "per_band_residual_nmad_mag": dict(zip(BANDS, [round(float(v), 4) for v in 1.4826 * np.median(
+                np.abs(resid - np.median(resid, 0)), 0)])),
+            "per_band_median_sigma_obs_mag": dict(zip(BANDS, [round(float(v), 4) for v in np.median(x[valid, 5:10], 0)])),
+        },
+        "control_simulated_twins": control,
+        "physical": {"age_universe_z0.1_gyr_planck13": t01, "sfms": comparisons, "mzr": mzr, "colour_mass": bins_cm,
+                     "red_fraction_all_clean": float(np.mean(red[clean]))},
+    }
+    out = Path(args.results)
+    out.write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    print(json.dumps(summary, indent=1, default=float))
+    twins = dict(np.load(work / "control.npz"))
+    make_figures(Path(args.figdir), cols, valid, clean, x, dq, ur0, mr0, red, t01, chi2_cut, fb, k,
+                 draws=(res["chi2_j"], res_floor["chi2_j"]), twins=twins)
+    return summary
+
+
+def make_figures(figdir, cols, valid, clean, x, dq, ur0, mr0, red, t01, chi2_cut, fb, k, *, draws, twins):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    figdir.mkdir(parents=True, exist_ok=True)
+    lm = dq[1][:, 0]
+    # PPC
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
+    bins = np.logspace(-2, 5, 70)
+    for arr, lab, sty in ((draws[0], "SDSS, observed errors", "C0-"), (draws[1], "SDSS, + NSA error floor", "C1-"),
+                          (twins["chi2_j"], "simulated twins, observed errors", "C0:"),
+                          (twins["chi2_j_floor"], "simulated twins, + floor", "C1:")):
+        h, e = np.histogram(np.ravel(arr), bins, density=True)
+        ax[0].step(e[:-1], h, sty[:2], where="post", ls=sty[2:], label=lab)
+    xx = np.logspace(-2, 5, 400)
+    ax[0].plot(xx, stats.chi2.pdf(xx, 5), "k--", label=r"$\chi^2(5)$")
+    ax[0].set(xscale="log", yscale="log", xlabel=r"$\chi^2$ of one posterior draw's ugriz vs observed", ylabel="density",
+              title=f"per-draw $\\chi^2$ ({k} draws/galaxy)", ylim=(1e-7, 1))
+    ax[0].legend(fontsize=7)
+    for arr, lab, sty in ((cols["p_bayes"][valid], "SDSS, observed errors", "C0-"), (cols["p_bayes_floor"][valid], "SDSS, + floor", "C1-"),
+                          (twins["p_bayes"], "twins, observed errors", "C0:"), (twins["p_bayes_floor"], "twins, + floor", "C1:")):
+        p = np.sort(arr)
+        ax[1].plot(p, np.arange(1, p.size + 1) / p.size, sty[:2], ls=sty[2:], label=lab)
+    ax[1].plot([1e-6, 1], [1e-6, 1], "k--", lw=0.8, label="uniform (for scale)")
+    ax[1].axvline(PPC_P_REJECT, color="r", lw=0.8)
+    ax[1].set(xscale="log", yscale="log", xlabel="posterior-predictive p-value", ylabel="cumulative fraction of galaxies",
+              xlim=(1e-6, 1), ylim=(1e-4, 1.05), title=f"rejected: p < {PPC_P_REJECT:g} (red line)")
+    ax[1].legend(fontsize=7)
+    for arr, lab, sty in ((cols["chi2_best"][valid], "SDSS", "C0-"), (cols["chi2_best_floor"][valid], "SDSS + floor", "C1-"),
+                          (twins["chi2_best"], "twins", "C0:"), (twins["chi2_best_floor"], "twins + floor", "C1:")):
+        h, e = np.histogram(arr, bins, density=True)
+        ax[2].step(e[:-1], h, sty[:2], where="post", ls=sty[2:], label=lab)
+    ax[2].axvline(chi2_cut, color="r", lw=0.8, label=f"cut {chi2_cut:.1f} ($\\chi^2(5)$, p=1e-3)")
+    ax[2].set(xscale="log", yscale="log", xlabel=r"best-fit $\chi^2$ (min over draws)", ylabel="density", ylim=(1e-6, 10),
+              title="cheap fallback check")
+    ax[2].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(figdir / "real_ppc.png", dpi=110)
+    plt.close(fig)
+
+    sel = np.zeros(x.shape[0], bool)
+    sel[clean] = True
+    ms = np.linspace(8.5, 11.8, 50)
+    # SFMS
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4.5))
+    for a, (j, lab) in zip(ax, ((1, "SFR 100 Myr"), (2, "SFR 1 Gyr"))):
+        ls = np.log10(np.maximum(dq[1][:, j], 1e-4))
+        a.scatter(lm[sel & ~red], ls[sel & ~red], s=1, alpha=0.3, c="C0", label="blue (Baldry+04 divider)")
+        a.scatter(lm[sel & red], ls[sel & red], s=1, alpha=0.3, c="C3", label="red")
+        a.plot(ms, sfms_speagle14(ms, t01), "k-", label=f"Speagle+14 (t={t01:.2f} Gyr, z=0.1)")
+        a.plot(ms, sfms_renzini_peng15(ms), "k--", label="Renzini & Peng 2015")
+        a.set(xlabel=r"posterior median log $M_{\rm surv}$ [M$_\odot$]", ylabel=f"log {lab} [M$_\\odot$/yr]", xlim=(8.5, 12), ylim=(-4.2, 2))
+        a.legend(fontsize=7, markerscale=8)
+    fig.tight_layout()
+    fig.savefig(figdir / "real_sfms.png", dpi=110)
+    plt.close(fig)
+    # MZR
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    zmw = np.log10(dq[1][:, 3] / Z_SUN_PROVABGS)
+    ax.scatter(lm[sel], zmw[sel], s=1, alpha=0.2, c="0.5", label="posterior medians (Z / 0.019)")
+    edges = np.arange(8.8, 12.01, 0.2)
+    mid, medz = [], []
+    for a0, a1 in zip(edges[:-1], edges[1:]):
+        b = sel & (lm >= a0) & (lm < a1)
+        if b.sum() >= 20:
+            mid.append(0.5 * (a0 + a1))
+            medz.append(np.median(zmw[b]))
+    ax.plot(mid, medz, "C0o-", label="binned median (this run)")
+    g = GALLAZZI05
+    ax.plot(g["log_mstar"], g["p50"], "k-", label="Gallazzi+05 median (light-wtd, Z/0.02)")
+    ax.fill_between(g["log_mstar"], g["p16"], g["p84"], color="k", alpha=0.12, label="Gallazzi+05 16-84%")
+    ax.set(xlabel=r"posterior median log $M_{\rm surv}$", ylabel=r"log $Z_{\rm MW}/Z_\odot$", xlim=(8.5, 12), ylim=(-2.7, 0.6))
+    ax.legend(fontsize=7, markerscale=8)
+    fig.tight_layout()
+    fig.savefig(figdir / "real_mzr.png", dpi=110)
+    plt.close(fig)
+    # colour-mass / colour-magnitude
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4.5))
+    ax[0].scatter(mr0[sel & ~red], ur0[sel & ~red], s=1, alpha=0.3, c="C0")
+    ax[0].scatter(mr0[sel & red], ur0[sel & red], s=1, alpha=0.3, c="C3")
+    mm = np.linspace(-24, -16, 100)
+    ax[0].plot(mm, baldry04_divider(mm), "k-", label="Baldry+04 eq. 11 divider")
+    ax[0].set(xlabel=r"rest-frame $M_r$ (posterior model SED)", ylabel=r"rest-frame $u-r$", xlim=(-16, -24), ylim=(0.5, 3.5))
+    ax[0].legend(fontsize=7)
+    ax[1].scatter(lm[sel & ~red], ur0[sel & ~red], s=1, alpha=0.3, c="C0", label="blue")
+    ax[1].scatter(lm[sel & red], ur0[sel & red], s=1, alpha=0.3, c="C3", label="red")
+    ax[1].set(xlabel=r"posterior median log $M_{\rm surv}$", ylabel=r"rest-frame $u-r$", xlim=(8.5, 12), ylim=(0.5, 3.5))
+    ax[1].legend(fontsize=7, markerscale=8)
+    fig.tight_layout()
+    fig.savefig(figdir / "real_colour_mass.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    p.add_argument("--work", default="/tmp/real_sdss")
+    p.add_argument("--model", default=None, help="ANPE model directory (default: shipped)")
+    p.add_argument("--n-samples", type=int, default=1000)
+    p.add_argument("--k", type=int, default=100, help="posterior draws per galaxy for model evaluations")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fallback", choices=("none", "nuts"), default="none")
+    p.add_argument("--limit", type=int, default=None, help="smoke test: first LIMIT//2 rows of each file")
+    p.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "real_sdss.json"))
+    p.add_argument("--figdir", default=str(ROOT / "docs" / "figures"))
+    p.add_argument("--redo", nargs="*", default=[], choices=("infer", "draws", "control", "analyse"))
+    p.add_argument("--n-control", type=int, default=2000, help="simulated twins for the PPC control")
+    p.add_argument("--n-control-samples", type=int, default=200)
+    args = p.parse_args(argv)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    if "infer" in args.redo or not (work / "infer.json").exists():
+        stage_infer(args, work)
+    if "infer" in args.redo or "draws" in args.redo or not (work / "draws.h5").exists():
+        stage_draws(args, work)
+    if "control" in args.redo or not (work / "control.json").exists():
+        stage_control(args, work)
+    stage_analyse(args, work)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("XLA_FLAGS", "")
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""Real SDSS MGS run (benchmarks/real_sdss.py): the MGS reader, the PPC and fallback helpers, reference curves.
+
+Fast (no flow sampling, no model evaluations). The full run is ``benchmarks/real_sdss.py`` (docs/real_sdss.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sedflow_jax.io.catalog import ROW_FLAGS, CatalogColumns, prepare_x, read_sdss_mgs
+from tests._shared import shared_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def rs():
+    spec = importlib.util.spec_from_file_location("real_sdss", ROOT / "benchmarks" / "real_sdss.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _row(z, mags, errs):
+    cols = [m1 - m2 for m1, m2 in zip(mags[:-1], mags[1:])]
+    return [z, *mags, *cols, *errs, *(0.01,) * 4]
+
+
+def test_read_sdss_mgs_synthetic(tmp_path):
+    p = tmp_path / "mini.train"
+    rows = [_row(0.1, [19.0, 18.0, 17.5, 17.2, 17.0], [0.05, 0.01, 0.006, 0.007, 0.02]),
+            _row(0.25, [20.0, 18.5, 17.8, 17.4, 17.1], [0.09, 0.02, 0.01, 0.01, 0.03])]
+    # header as in the real files: it omits `eu`, so it must not be used to name columns
+    p.write_text("#zs u g r i z u-g g-r r-i i-z eg er ei ez eu-g eg-r er-i ei-z\n"
+                 + "\n".join(" ".join(f"{v:.6f}" for v in r) for r in rows) + "\n")
+    t = read_sdss_mgs(p)
+    assert list(t["id"]) == ["mini.train:0", "mini.train:1"]
+    np.testing.assert_allclose(t["mag_u"], [19.0, 20.0])
+    np.testing.assert_allclose(t["mag_err_u"], [0.05, 0.09])  # eu is column 10, not eg
+    np.testing.assert_allclose(t["mag_err_z"], [0.02, 0.03])
+    x, flags = prepare_x(t, CatalogColumns(id="id"), redshift_range=(0.0, 0.2))
+    assert x.shape == (2, 11) and flags.tolist() == [0, ROW_FLAGS["redshift_outside_training"]]
+
+
+def test_read_sdss_mgs_rejects_other_layouts(tmp_path):
+    p = tmp_path / "bad.txt"
+    p.write_text("0.1 19 18 17 16 15\n")
+    with pytest.raises(ValueError, match="19"):
+        read_sdss_mgs(p)
+    with pytest.raises(FileNotFoundError):
+        read_sdss_mgs(tmp_path / "missing.train")
+
+
+def test_read_sdss_mgs_real_files():
+    from sedflow_jax.simulate.noise import read_mag_catalogue
+
+    d = shared_dir("data", "sdss_mgs")
+    n_total, n_zbad = 0, 0
+    for part in ("train", "test"):
+        t = read_sdss_mgs(d / f"SDSS_MGS.{part}", id_prefix=part)
+        mag, sig, z = read_mag_catalogue(d / f"SDSS_MGS.{part}", z_col=0)  # the noise-model fit's reader
+        np.testing.assert_array_equal(np.stack([t[f"mag_{b}"] for b in "ugriz"], 1), mag)
+        np.testing.assert_array_equal(np.stack([t[f"mag_err_{b}"] for b in "ugriz"], 1), sig)
+        x, flags = prepare_x(t, CatalogColumns(id="id"))
+        assert x.shape == (5000, 11)
+        assert np.all((flags & ~np.uint8(ROW_FLAGS["redshift_outside_training"])) == 0)  # only z flags
+        assert np.array_equal(flags != 0, t["z"] > 0.2)
+        n_total += x.shape[0]
+        n_zbad += int(np.sum(flags != 0))
+    assert n_total == 10000 and 0 < n_zbad < 500
+
+
+def test_ppc_extremes(rs):
+    rng = np.random.default_rng(0)
+    mag = np.full((3, 5), 17.0)
+    sig = np.full((3, 5), 0.01)
+    f = 10 ** ((22.5 - mag) / 2.5)
+    s_f = f * sig / rs.PSTON
+    phot = np.repeat(f[:, None, :], 50, 1).copy()
+    phot[1] += s_f[1] * rng.standard_normal((50, 5))  # draws scattered by the errors: consistent
+    phot[2] += 10 * s_f[2]  # 10 sigma off in every band: rejected
+    r = rs.ppc(mag, sig, phot)
+    assert r["chi2_best"][0] == pytest.approx(0.0, abs=1e-6) and r["p_bayes"][0] == pytest.approx(1.0)
+    assert r["p_bayes"][1] > 0.05
+    assert r["chi2_best"][2] == pytest.approx(500.0, rel=1e-3) and r["p_bayes"][2] < rs.PPC_P_REJECT
+    # an error floor in quadrature lowers chi-square
+    assert rs.ppc(mag, sig, phot, floor_mag=np.full(5, 0.05))["chi2_best"][2] < 25
+
+
+def test_classify_fallback(rs):
+    from sedflow_jax.simulate.noise import load_noise_model
+
+    noise = load_noise_model()
+    mag = np.array([[18.5, 17.0, 16.5, 16.2, 16.0]] * 4)
+    mag[2, 0] = 15.0  # u-g = -2: bluer than any training galaxy
+    sig = np.asarray(noise.median_sigma_mag(mag), np.float64).copy()  # typical errors at each magnitude
+    sig[1, 0] *= 50  # noise outlier in u
+    z = np.array([0.1, 0.1, 0.1, 0.25])
+    x = np.concatenate([mag, sig, z[:, None]], 1)
+    flags = np.array([0, ROW_FLAGS["outside_support"], 0, ROW_FLAGS["redshift_outside_training"]], np.uint8)
+    chi2_best = np.array([1.0, 1.0, 100.0, np.nan])
+    lo, hi = np.array([0.5, 0.2, 0.0, -0.2]), np.array([3.0, 1.5, 0.8, 0.6])
+    fb = rs.classify_fallback(x, flags, chi2_best, lo, hi, noise, chi2_cut=20.5)
+    assert fb["need"].tolist() == [False, True, True, True]
+    assert fb["trigger"].tolist() == ["", "support", "chi2", "redshift"]
+    assert fb["why"][:3].tolist() == ["", "noise", "colour"]
+    assert fb["colour_blue"][2] and not fb["colour_red"][2]
+
+
+def test_reference_relations(rs):
+    # Speagle+14 eq. 28 at t = 12.45 Gyr (z = 0.1): log SFR(10^10 Msun) = 0.022
+    assert rs.sfms_speagle14(10.0, 12.45) == pytest.approx((0.84 - 0.026 * 12.45) * 10 - (6.51 - 0.11 * 12.45))
+    assert rs.sfms_speagle14(10.0, 12.45) == pytest.approx(0.022, abs=0.002)
+    assert rs.sfms_renzini_peng15(10.0) == pytest.approx(-0.04)
+    assert rs.baldry04_divider(-20.07) == pytest.approx(2.06)
+    g = rs.GALLAZZI05
+    assert len(g["log_mstar"]) == len(g["p50"]) == len(g["p16"]) == len(g["p84"]) == 16
+    assert np.all(np.array(g["p16"]) <= np.array(g["p50"])) and np.all(np.array(g["p50"]) <= np.array(g["p84"]))
