@@ -105,6 +105,8 @@ def write_csv(table: dict, path: Path) -> None:
 
 def stage_infer(args, work: Path) -> dict:
     table = read_both(Path(args.shared), args.limit)
+    if args.u_offset:
+        table["mag_u"] = table["mag_u"] + args.u_offset  # sensitivity test, e.g. -0.04 = SDSS u -> AB
     cat = work / "sdss_mgs.csv"
     write_csv(table, cat)
     cmd = [str(Path(sys.executable).with_name("sedflow-jax")), "infer", str(cat), "--out", str(work / "posteriors.h5"),
@@ -196,12 +198,13 @@ def stage_control(args, work: Path) -> dict:
 
     from sedflow_jax.anpe import Posterior
     from sedflow_jax.io.catalog import ROW_FLAGS
-    from sedflow_jax.model import ProvabgsModel, photometry_batch
+    from sedflow_jax.model import ProvabgsModel, photometry_batch, properties_batch
 
     with h5py.File(work / "posteriors.h5", "r") as fh:
         flags, x = fh["flags"][()], fh["x"][()]
     with h5py.File(work / "draws.h5", "r") as fh:
         valid = fh["valid_rows"][()]
+        p0 = fh["properties"][:, 0, :].astype(np.float64)
         th0 = fh["theta"][:, 0, :]
         f0 = fh["photometry"][:, 0, :].astype(np.float64)
     keep = np.flatnonzero((flags[valid] & ROW_FLAGS["outside_support"]) == 0)[: args.n_control]
@@ -222,9 +225,23 @@ def stage_control(args, work: Path) -> dict:
     model = ProvabgsModel.build(z_max=0.2)
     phot = photometry_batch(model, theta, np.repeat(xt[:, 10].astype(np.float64), k)).reshape(len(rows), k, 5)
     truth = th0[keep]
+    # can the flow recover the derived properties of the twins? (truth = the real posterior's first draw)
+    props = properties_batch(model, theta, np.repeat(xt[:, 10].astype(np.float64), k)).reshape(len(rows), k, 5)
+    ptrue = p0[keep]
+    ssfr = lambda pp: np.log10(np.maximum(pp[..., 1], 1e-5)) - pp[..., 0]  # noqa: E731
+    from scipy.stats import spearmanr
+
+    rec = {}
+    for name, fn in (("log_ssfr100", ssfr), ("log_mstar_surv", lambda pp: pp[..., 0]), ("t_mw_gyr", lambda pp: pp[..., 4]),
+                     ("log_zmw", lambda pp: np.log10(pp[..., 3]))):
+        est, tru = np.median(fn(props), 1), fn(ptrue)
+        w = np.percentile(fn(props), 84, 1) - np.percentile(fn(props), 16, 1)
+        rec[name] = {"spearman_truth_vs_median": float(spearmanr(tru, est)[0]), "truth_16_84_width": float(np.subtract(*np.percentile(tru, [84, 16]))),
+                     "median_posterior_16_84_width": float(np.median(w)),
+                     "median_abs_error": float(np.median(np.abs(est - tru)))}
     lo, hi = np.percentile(samp[:, :, 0], [16, 84], axis=1)
     res = {"n": int(len(rows)), "sampling_s": round(t_s, 1), "k": int(k),
-           "logM_formed_truth_in_68": float(np.mean((truth[:, 0] >= lo) & (truth[:, 0] <= hi)))}
+           "logM_formed_truth_in_68": float(np.mean((truth[:, 0] >= lo) & (truth[:, 0] <= hi))), "recovery": rec}
     from scipy import stats
 
     cut = float(stats.chi2.isf(PPC_P_REJECT, 5))
@@ -362,6 +379,22 @@ def _write_summary_csv(path, ids, x, flags, reasons, score, theta_q, derived_q, 
             w.writerow([fmt(v) for v in row])
 
 
+def prior_reference(seed: int, n: int = 4000) -> dict:
+    """Derived properties of SEDflow prior draws at z = 0.1 (what a posterior reverts to when the data do not constrain it)."""
+    import jax.random as jr
+
+    from sedflow_jax.model import ProvabgsModel, properties_batch
+    from sedflow_jax.priors.sedflow import sedflow_prior
+
+    th = np.asarray(sedflow_prior().sample(jr.key(seed + 3), n), np.float64)
+    th[:, 1:5] /= th[:, 1:5].sum(1, keepdims=True)
+    p = properties_batch(ProvabgsModel.build(z_max=0.2), th, np.full(n, 0.1))
+    ss = np.log10(np.maximum(p[:, 1], 1e-5)) - p[:, 0]
+    q = lambda a: [float(v) for v in np.percentile(a, [16, 50, 84])]  # noqa: E731
+    return {"n": n, "log_ssfr100_16_50_84": q(ss), "t_mw_gyr_16_50_84": q(p[:, 4]),
+            "log_zmw_over_0.019_16_50_84": q(np.log10(p[:, 3] / Z_SUN_PROVABGS))}
+
+
 def stage_analyse(args, work: Path) -> dict:
     import h5py
     from astropy.cosmology import Planck13
@@ -458,6 +491,23 @@ def stage_analyse(args, work: Path) -> dict:
     for m0 in (9.5, 10.0, 10.5, 11.0):
         b = sel & (np.abs(lm - m0) < 0.25)
         bins_cm[str(m0)] = {"n": cnt(b), "red_fraction_baldry04": float(np.mean(red[b])) if b.any() else None}
+    prior_ref = prior_reference(args.seed)
+    ssfr = np.log10(np.maximum(dq[1][:, 1], 1e-5)) - dq[1][:, 0]
+    widths = {"log_mstar_formed": float(np.nanmedian(p84[:, 0] - p16[:, 0])),
+              "log_mstar_surv": float(np.nanmedian(dq[2][:, 0] - dq[0][:, 0])),
+              "log_sfr100": float(np.nanmedian(np.log10(np.maximum(dq[2][:, 1], 1e-5)) - np.log10(np.maximum(dq[0][:, 1], 1e-5)))),
+              "t_mw_gyr": float(np.nanmedian(dq[2][:, 4] - dq[0][:, 4])),
+              "log_zmw": float(np.nanmedian(np.log10(dq[2][:, 3]) - np.log10(dq[0][:, 3])))}
+    ssfr84 = np.log10(np.maximum(dq[2][:, 1], 1e-5)) - dq[1][:, 0]
+    ti = 10  # tau_ism column of THETA_NAMES
+    popn = {}
+    for name, m in (("red", sel & red), ("blue", sel & ~red)):
+        popn[name] = {"n": cnt(m), "median_log_ssfr100_p50": float(np.median(ssfr[m])),
+                      "fraction_log_ssfr100_p50_below_-11": float(np.mean(ssfr[m] < -11)),
+                      "fraction_log_ssfr100_p84_below_-11": float(np.mean(ssfr84[m] < -11)),
+                      "median_tau_ism": float(np.median(med[m, ti])), "median_tau_bc": float(np.median(med[m, 9])),
+                      "median_t_mw_gyr": float(np.median(dq[1][m, 4])),
+                      "median_log_zmw_over_0.019": float(np.median(zmw[m]))}
     summary = {
         "catalogue": "SDSS MGS (MLZ SDSS_MGS.train + .test, 10,000 galaxies), read with sedflow_jax.io.catalog.read_sdss_mgs",
         "model": "shipped default ANPE (sedflow_jax/data/default_flow), BC03/Kroupa SSP table",
@@ -518,18 +568,20 @@ def stage_analyse(args, work: Path) -> dict:
         },
         "control_simulated_twins": control,
         "physical": {"age_universe_z0.1_gyr_planck13": t01, "sfms": comparisons, "mzr": mzr, "colour_mass": bins_cm,
-                     "red_fraction_all_clean": float(np.mean(red[clean]))},
+                     "red_fraction_all_clean": float(np.mean(red[clean])), "red_vs_blue": popn,
+                     "posterior_median_16_84_widths": widths, "prior_at_z0.1": prior_ref,
+                     "posterior_median_log_ssfr100_percentiles_1_50_99": [float(v) for v in np.nanpercentile(ssfr[clean], [1, 50, 99])]},
     }
     out = Path(args.results)
     out.write_text(json.dumps(summary, indent=1, default=float) + "\n")
     print(json.dumps(summary, indent=1, default=float))
     twins = dict(np.load(work / "control.npz"))
     make_figures(Path(args.figdir), cols, valid, clean, x, dq, ur0, mr0, red, t01, chi2_cut, fb, k,
-                 draws=(res["chi2_j"], res_floor["chi2_j"]), twins=twins)
+                 draws=(res["chi2_j"], res_floor["chi2_j"]), twins=twins, prior_ref=prior_ref)
     return summary
 
 
-def make_figures(figdir, cols, valid, clean, x, dq, ur0, mr0, red, t01, chi2_cut, fb, k, *, draws, twins):
+def make_figures(figdir, cols, valid, clean, x, dq, ur0, mr0, red, t01, chi2_cut, fb, k, *, draws, twins, prior_ref):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -583,6 +635,7 @@ def make_figures(figdir, cols, valid, clean, x, dq, ur0, mr0, red, t01, chi2_cut
         a.scatter(lm[sel & red], ls[sel & red], s=1, alpha=0.3, c="C3", label="red")
         a.plot(ms, sfms_speagle14(ms, t01), "k-", label=f"Speagle+14 (t={t01:.2f} Gyr, z=0.1)")
         a.plot(ms, sfms_renzini_peng15(ms), "k--", label="Renzini & Peng 2015")
+        a.plot(ms, ms + prior_ref["log_ssfr100_16_50_84"][1], "g:", label="prior median sSFR$_{100}$ (z=0.1)")
         a.set(xlabel=r"posterior median log $M_{\rm surv}$ [M$_\odot$]", ylabel=f"log {lab} [M$_\\odot$/yr]", xlim=(8.5, 12), ylim=(-4.2, 2))
         a.legend(fontsize=7, markerscale=8)
     fig.tight_layout()
@@ -603,8 +656,9 @@ def make_figures(figdir, cols, valid, clean, x, dq, ur0, mr0, red, t01, chi2_cut
     g = GALLAZZI05
     ax.plot(g["log_mstar"], g["p50"], "k-", label="Gallazzi+05 median (light-wtd, Z/0.02)")
     ax.fill_between(g["log_mstar"], g["p16"], g["p84"], color="k", alpha=0.12, label="Gallazzi+05 16-84%")
+    ax.axhline(prior_ref["log_zmw_over_0.019_16_50_84"][1], color="g", ls=":", label="prior median $Z_{MW}$ (z=0.1)")
     ax.set(xlabel=r"posterior median log $M_{\rm surv}$", ylabel=r"log $Z_{\rm MW}/Z_\odot$", xlim=(8.5, 12), ylim=(-2.7, 0.6))
-    ax.legend(fontsize=7, markerscale=8)
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(figdir / "real_mzr.png", dpi=110)
     plt.close(fig)
@@ -635,6 +689,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fallback", choices=("none", "nuts"), default="none")
     p.add_argument("--limit", type=int, default=None, help="smoke test: first LIMIT//2 rows of each file")
+    p.add_argument("--u-offset", type=float, default=0.0, help="add this to u before inference (AB-offset test)")
     p.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "real_sdss.json"))
     p.add_argument("--figdir", default=str(ROOT / "docs" / "figures"))
     p.add_argument("--redo", nargs="*", default=[], choices=("infer", "draws", "control", "analyse"))
