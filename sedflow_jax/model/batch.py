@@ -74,18 +74,39 @@ def validate_inputs(theta, redshift, *, z_max: float) -> tuple[np.ndarray, np.nd
     return theta, redshift
 
 
+# On CPUs the vmapped kernel is cache-bound: (rows x n_wave) intermediates must stay in cache, so a
+# chunk is evaluated as a lax.map over small row blocks (2-core Xeon: 128 rows -> ~2.5x the throughput
+# of one 4096-row vmap). On GPUs one wide vmap is best.
+CPU_BLOCK_ROWS = 128
+
+
+def default_block_rows() -> int | None:
+    """Rows per vmapped block inside a chunk: 128 on CPU, None (the whole chunk) on accelerators."""
+    return CPU_BLOCK_ROWS if jax.default_backend() == "cpu" else None
+
+
 @eqx.filter_jit
-def _chunk_apply(fn, model, theta, redshift):
-    return jax.vmap(fn, in_axes=(None, 0, 0))(model, theta, redshift)
+def _chunk_apply(fn, model, theta, redshift, block_rows: int | None = None):
+    vfn = jax.vmap(fn, in_axes=(None, 0, 0))
+    n = theta.shape[0]
+    if block_rows is None or block_rows >= n or n % block_rows:
+        return vfn(model, theta, redshift)
+    blocks = (theta.reshape(n // block_rows, block_rows, -1), redshift.reshape(n // block_rows, block_rows))
+    out = jax.lax.map(lambda tz: vfn(model, *tz), blocks)
+    return out.reshape(n, *out.shape[2:])
 
 
-def batched(fn, model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096, check: bool = True) -> np.ndarray:
+def batched(fn, model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096, check: bool = True,
+            block_rows: int | None = -1) -> np.ndarray:
     """Apply ``fn(model, theta_i, z_i)`` over a catalogue in fixed-size padded chunks.
 
     The last chunk is padded (with the first row) so every call has the same shape and the
     compiled function is reused; padding is dropped from the output. Memory stays bounded by
-    ``chunk_size``.
+    ``chunk_size``. ``block_rows`` (default: :func:`default_block_rows`) splits each chunk into
+    vmapped blocks evaluated sequentially inside the same compiled call.
     """
+    if block_rows == -1:
+        block_rows = default_block_rows()
     if check:
         theta, redshift = validate_inputs(theta, redshift, z_max=model.z_max)
     else:
@@ -100,7 +121,7 @@ def batched(fn, model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096
         if pad:
             th = np.concatenate([th, np.repeat(th[:1], pad, 0)])
             zz = np.concatenate([zz, np.repeat(zz[:1], pad)])
-        res = _chunk_apply(fn, model, jnp.asarray(th, model.dtype), jnp.asarray(zz, model.dtype))
+        res = _chunk_apply(fn, model, jnp.asarray(th, model.dtype), jnp.asarray(zz, model.dtype), block_rows)
         out.append(np.asarray(res)[: size - pad])
     return np.concatenate(out)
 
