@@ -25,65 +25,11 @@ import numpy as np
 R_LIMIT = 17.77
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n-gal", type=int, default=20)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--num-warmup", type=int, default=500)
-    p.add_argument("--num-samples", type=int, default=500)
-    p.add_argument("--num-chains", type=int, default=4)
-    p.add_argument("--diag-mass", action="store_true")
-    p.add_argument("--sampler", default="gibbs", choices=("gibbs", "nuts"))
-    p.add_argument("--target-accept", type=float, default=0.8)
-    p.add_argument("--max-tree-depth", type=int, default=10)
-    p.add_argument("--tag", default="", help="suffix of the output file names")
-    p.add_argument("--init", default="optimize")
-    p.add_argument("--strategy", default="loop", choices=("loop", "vmap"))
-    p.add_argument("--quick", action="store_true", help="tiny run (100 warm-up, 100 draws)")
-    p.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    args = p.parse_args(argv)
-
+def _summarise(recs, cfg, args, t_all, dest, final):
+    """Summary of the galaxies done so far; written after every galaxy (a partial run keeps its results)."""
     from sedflow_jax.io.atomic import atomic_path, atomic_write_json
-    from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts_batch
     from sedflow_jax.params import THETA_NAMES
-    from sedflow_jax.simulate import SimulationConfig, build_simulator, simulate_arrays
 
-    if args.quick:
-        args.num_warmup = args.num_samples = 100
-    sim, _ = build_simulator(SimulationConfig(n=50 * args.n_gal, seed=args.seed))
-    rows = simulate_arrays(jax.random.key(args.seed), sim, 50 * args.n_gal)
-    r_true = 22.5 - 2.5 * np.log10(rows["flux_nmgy"][:, 2])
-    zs = rows["redshift"]
-    sel = np.flatnonzero((rows["flags"] == 0) & (r_true < R_LIMIT) & (zs > 0.02) & (zs < 0.2))[: args.n_gal]
-    if sel.size < args.n_gal:
-        raise RuntimeError(f"only {sel.size} bright galaxies among {r_true.size} draws")
-    flux, sig, z, theta = (rows[k][sel] for k in ("flux_obs_nmgy", "sigma_flux_nmgy", "redshift", "theta"))
-    cfg = NUTSConfig(sampler=args.sampler, num_warmup=args.num_warmup, num_samples=args.num_samples,
-                     num_chains=args.num_chains, dense_mass=not args.diag_mass, init=args.init,
-                     target_accept_prob=args.target_accept, max_tree_depth=args.max_tree_depth)
-    recs = []
-    t_all = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotConvergedWarning)
-        for i, res in run_nuts_batch(jax.random.key(args.seed + 1), flux, 1.0 / sig**2, z, model=sim.model, config=cfg,
-                                     galaxy_ids=[str(s) for s in sel], truth=theta, strategy=args.strategy):
-            post = np.asarray(res.idata.posterior["theta"]).reshape(-1, len(THETA_NAMES))
-            lo, hi = np.quantile(post, [0.16, 0.84], axis=0)
-            inside = (theta[i] >= lo) & (theta[i] <= hi)
-            d = res.diagnostics
-            recs.append({"row": int(sel[i]), "redshift": float(z[i]), "converged": bool(res.converged),
-                         "max_rhat": d["max_rhat"], "min_ess_bulk": d["min_ess_bulk"], "min_ess_tail": d["min_ess_tail"],
-                         "n_divergent": d["n_divergent"], "n_gradient_evals_sampling": d["n_gradient_evals"],
-                         "n_gradient_evals_total": d["n_gradient_evals_total"], "t_cut_gyr": d["t_cut_gyr"],
-                         "p_burst_on": d["p_burst_on"], "t_burst_true": float(theta[i][6]),
-                         "burst_on_true": bool(theta[i][6] < d["t_cut_gyr"]),
-                         "rhat_burst_on": d["per_parameter"].get("burst:on", {}).get("rhat"),
-                         "ess_burst_on": d["per_parameter"].get("burst:on", {}).get("ess_bulk"),
-                         "wall_s": d["wall_s"], "reasons": d["reasons"], "in_68": inside.tolist()})
-            print(f"galaxy {sel[i]} z={z[i]:.3f}: converged={res.converged} rhat={d['max_rhat']:.3f} "
-                  f"ess_bulk={d['min_ess_bulk']:.0f} ess_tail={d['min_ess_tail']:.0f} div={d['n_divergent']} "
-                  f"P(on)={d['p_burst_on']:.2f} grads={d['n_gradient_evals_total']} {d['wall_s']:.1f}s "
-                  f"{'; '.join(d['reasons'])}", flush=True)
     inside = np.array([r["in_68"] for r in recs], bool)
     n = inside.shape[0]
     cov = inside.mean(axis=0)
@@ -108,6 +54,7 @@ def main(argv=None) -> int:
         "wall_s_note": "first galaxy includes the one-off compile",
         "median_gradient_evals_total": float(np.median(grads)),
         "gradient_evals_note": "all chains, init search + warm-up + sampling; PROVABGS/SEDflow paper: > 100,000",
+        "complete": final,
         "total_wall_s": time.perf_counter() - t_all,
         "galaxies": recs,
     }
@@ -127,6 +74,75 @@ def main(argv=None) -> int:
     fig.tight_layout()
     with atomic_path(dest / f"nuts_recovery{args.tag}.png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n-gal", type=int, default=20)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--num-warmup", type=int, default=500)
+    p.add_argument("--num-samples", type=int, default=500)
+    p.add_argument("--num-chains", type=int, default=4)
+    p.add_argument("--diag-mass", action="store_true")
+    p.add_argument("--sampler", default="gibbs", choices=("gibbs", "nuts"))
+    p.add_argument("--target-accept", type=float, default=0.8)
+    p.add_argument("--no-profile-mass", action="store_true")
+    p.add_argument("--off-power", type=float, default=4.0)
+    p.add_argument("--max-tree-depth", type=int, default=10)
+    p.add_argument("--tag", default="", help="suffix of the output file names")
+    p.add_argument("--init", default="optimize")
+    p.add_argument("--strategy", default="loop", choices=("loop", "vmap"))
+    p.add_argument("--quick", action="store_true", help="tiny run (100 warm-up, 100 draws)")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = p.parse_args(argv)
+
+    from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts_batch
+    from sedflow_jax.params import THETA_NAMES
+    from sedflow_jax.simulate import SimulationConfig, build_simulator, simulate_arrays
+
+    if args.quick:
+        args.num_warmup = args.num_samples = 100
+    sim, _ = build_simulator(SimulationConfig(n=50 * args.n_gal, seed=args.seed))
+    rows = simulate_arrays(jax.random.key(args.seed), sim, 50 * args.n_gal)
+    r_true = 22.5 - 2.5 * np.log10(rows["flux_nmgy"][:, 2])
+    zs = rows["redshift"]
+    sel = np.flatnonzero((rows["flags"] == 0) & (r_true < R_LIMIT) & (zs > 0.02) & (zs < 0.2))[: args.n_gal]
+    if sel.size < args.n_gal:
+        raise RuntimeError(f"only {sel.size} bright galaxies among {r_true.size} draws")
+    flux, sig, z, theta = (rows[k][sel] for k in ("flux_obs_nmgy", "sigma_flux_nmgy", "redshift", "theta"))
+    cfg = NUTSConfig(sampler=args.sampler, num_warmup=args.num_warmup, num_samples=args.num_samples,
+                     num_chains=args.num_chains, dense_mass=not args.diag_mass, init=args.init,
+                     target_accept_prob=args.target_accept, max_tree_depth=args.max_tree_depth,
+                     profile_mass=not args.no_profile_mass, off_power=args.off_power)
+    recs = []
+    t_all = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotConvergedWarning)
+        for i, res in run_nuts_batch(jax.random.key(args.seed + 1), flux, 1.0 / sig**2, z, model=sim.model, config=cfg,
+                                     galaxy_ids=[str(s) for s in sel], truth=theta, strategy=args.strategy):
+            post = np.asarray(res.idata.posterior["theta"]).reshape(-1, len(THETA_NAMES))
+            lo, hi = np.quantile(post, [0.16, 0.84], axis=0)
+            inside = (theta[i] >= lo) & (theta[i] <= hi)
+            d = res.diagnostics
+            recs.append({"row": int(sel[i]), "redshift": float(z[i]), "converged": bool(res.converged),
+                         "max_rhat": d["max_rhat"], "min_ess_bulk": d["min_ess_bulk"], "min_ess_tail": d["min_ess_tail"],
+                         "n_divergent": d["n_divergent"], "n_gradient_evals_sampling": d["n_gradient_evals"],
+                         "n_gradient_evals_total": d["n_gradient_evals_total"], "t_cut_gyr": d["t_cut_gyr"],
+                         "p_burst_on": d["p_burst_on"], "burst_flip_rate": d["burst_flip_rate"],
+                         "log10_mstar_true": float(theta[i][0]), "f_burst_true": float(theta[i][5]),
+                         "t_burst_true": float(theta[i][6]),
+                         "burst_on_true": bool(theta[i][6] < d["t_cut_gyr"]),
+                         "rhat_burst_on": d["per_parameter"].get("burst:on", {}).get("rhat"),
+                         "ess_burst_on": d["per_parameter"].get("burst:on", {}).get("ess_bulk"),
+                         "wall_s": d["wall_s"], "reasons": d["reasons"], "in_68": inside.tolist()})
+            _summarise(recs, cfg, args, t_all, Path(args.out), final=False)
+            print(f"galaxy {sel[i]} z={z[i]:.3f}: converged={res.converged} rhat={d['max_rhat']:.3f} "
+                  f"ess_bulk={d['min_ess_bulk']:.0f} ess_tail={d['min_ess_tail']:.0f} div={d['n_divergent']} "
+                  f"P(on)={d['p_burst_on']:.2f} grads={d['n_gradient_evals_total']} {d['wall_s']:.1f}s "
+                  f"{'; '.join(d['reasons'])}", flush=True)
+    dest = Path(args.out)
+    out = _summarise(recs, cfg, args, t_all, dest, final=True)
     print(json.dumps({k: out[k] for k in ("n_galaxies", "n_converged", "coverage_68_all_params", "median_wall_s")}))
     return 0
 

@@ -114,12 +114,14 @@ def photometry_model(flux_model, flux_obs_nmgy, ivar, low, high):
     numpyro.sample("flux_obs", dist.Normal(flux, sigma).mask(ok).to_event(1), obs=flux_obs_nmgy)
 
 
-def mass_from_offset(x0, flux_unit, flux_obs_nmgy, ivar, lo, hi):
+def mass_from_offset(x0, flux_unit, flux_obs_nmgy, ivar, lo, hi, soft_clip: bool = True):
     """log10 M* from the sampled offset ``x0``, and log |d log10 M* / d x0| (``profile_mass``).
 
     The fluxes are linear in 10^log10 M*, so for fixed other parameters the maximum-likelihood
-    mass is m_ML = log10(sum_b ivar f_obs f_unit / sum_b ivar f_unit^2) (clipped into the box
-    (lo, hi)). The map is log10 M* = lo + (hi - lo) sigmoid(logit((m_ML - lo) / (hi - lo)) + x0): a
+    mass is m_ML = log10(sum_b ivar f_obs f_unit / sum_b ivar f_unit^2), clipped into the box
+    (``soft_clip``: a softplus clip 2% inside the edges, so that the map has no kink where the
+    profile mass leaves the box; a hard clip made such kinks where e.g. f_burst -> 1 with the burst
+    off needs a mass beyond the box). The map is log10 M* = lo + (hi - lo) sigmoid(logit((m_ML - lo) / (hi - lo)) + x0): a
     bijection R -> (lo, hi) for fixed other parameters, with x0 = 0 at the profile maximum.
     Its Jacobian matrix is triangular, so the density in (x0, others) is the box prior's
     1 / (hi - lo) times (hi - lo) sigmoid'(.), i.e. ``log_jac`` below plus the dropped constant.
@@ -130,6 +132,11 @@ def mass_from_offset(x0, flux_unit, flux_obs_nmgy, ivar, lo, hi):
     den = jnp.sum(w * flux_unit * flux_unit)
     width = hi - lo
     m_ml = jnp.log10(jnp.maximum(num, 1e-30 * den)) - jnp.log10(den)
+    a, b = lo + 0.02 * width, hi - 0.02 * width
+    if soft_clip:  # smooth clip into [a, b] (any smooth function of the others keeps the map exact)
+        k = 20.0  # 1/dex
+        m_ml = a + jax.nn.softplus(k * (m_ml - a)) / k
+        m_ml = b - jax.nn.softplus(k * (b - m_ml)) / k
     m_ml = jnp.clip(m_ml, lo + 1e-4 * width, hi - 1e-4 * width)
     p = (m_ml - lo) / width
     z = jnp.log(p) - jnp.log1p(-p) + x0

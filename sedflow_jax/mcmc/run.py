@@ -78,9 +78,9 @@ class NUTSConfig:
             (numpyro ``DiscreteHMCGibbs(NUTS, modified=True)``; exact across the burst cut);
             ``'nuts'``: plain NUTS on :func:`~sedflow_jax.mcmc.model.photometry_model` (cannot cross
             the burst cut; kept for comparison).
-        profile_mass: (Gibbs sampler) sample log10 M* as an offset from its profile maximum
+        profile_mass: (Gibbs sampler only; ignored by 'nuts') sample log10 M* as an offset from its profile maximum
             given the other parameters (:func:`~sedflow_jax.mcmc.model.mass_from_offset`).
-        off_power: (Gibbs sampler) f_burst = w^(1/off_power) while the burst is off
+        off_power: (Gibbs sampler only) f_burst = w^(1/off_power) while the burst is off
             (:func:`~sedflow_jax.mcmc.model.off_fburst`); 1 = no change.
         num_warmup, num_samples, num_chains: per chain.
         dense_mass: dense (True) or diagonal mass matrix adapted in warm-up.
@@ -95,8 +95,8 @@ class NUTSConfig:
     """
 
     sampler: str = "gibbs"
-    profile_mass: bool = False
-    off_power: float = 1.0
+    profile_mass: bool = True
+    off_power: float = 4.0
     num_warmup: int = 500
     num_samples: int = 500
     num_chains: int = 4
@@ -127,8 +127,6 @@ class NUTSConfig:
             raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, got {self.chain_method!r}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
-        if (self.profile_mass or self.off_power != 1.0) and self.sampler != "gibbs":
-            raise ValueError("profile_mass and off_power require sampler='gibbs'")
         if not self.off_power > 0:
             raise ValueError(f"off_power must be > 0, got {self.off_power}")
         if self.init not in INIT_METHODS:
@@ -200,7 +198,7 @@ def _optimised_init(key, cfg: NUTSConfig, kw: dict):
     width = hi_c - lo_c
     u = jr.uniform(k_u, (n_c, n_d, low.shape[0]), low.dtype, lo_c + 1e-3 * width, hi_c - 1e-3 * width)
     x = tr.inv(u)
-    if cfg.profile_mass:  # start at the profile maximum of the mass
+    if gibbs and cfg.profile_mass:  # start at the profile maximum of the mass
         x = x.at[..., 0].set(0.0)
     s = jnp.broadcast_to((jnp.arange(n_d) % 2).astype(jnp.int32), (n_c, n_d))
     lp = jax.vmap(jax.vmap(logp))(x, s)
@@ -432,6 +430,7 @@ def _to_idata(raw: dict, diag: dict, cfg: NUTSConfig, *, flux_obs, ivar, redshif
         "n_gradient_evals_total": int(diag["n_gradient_evals_total"]),
         "t_cut_gyr": float(raw["t_cut"]),
         "p_burst_on": float(np.mean(raw["burst_on"])),
+        "burst_flip_rate": float(diag["burst_flip_rate"]),
         "wall_s": float(wall_s),
         "nuts_config": str(dataclasses.asdict(cfg)),
         "likelihood": "Gaussian in flux (nanomaggies), sigma = ivar^-1/2, bands with ivar = 0 dropped",
@@ -463,6 +462,8 @@ def _finish(raw, cfg, *, flux_obs, ivar, redshift, galaxy_id, filters, wall_s, r
     diag["n_gradient_evals_total"] = int(np.sum(raw["num_steps"]) + np.sum(raw["warmup_num_steps"]) + n_init)
     diag["t_cut_gyr"] = float(raw["t_cut"])
     diag["p_burst_on"] = float(np.mean(raw["burst_on"]))
+    b = np.asarray(raw["burst_on"])
+    diag["burst_flip_rate"] = float(np.mean(b[:, 1:] != b[:, :-1])) if b.shape[1] > 1 else 0.0
     diag["wall_s"] = float(wall_s)
     idata = _to_idata(raw, diag, cfg, flux_obs=flux_obs, ivar=ivar, redshift=redshift, galaxy_id=galaxy_id,
                       filters=filters, wall_s=wall_s, truth=truth)

@@ -117,7 +117,8 @@ class _ToyFlux(eqx.Module):
         return jnp.stack([1.0 * on + 0.1 * theta[6]])
 
 
-def test_gibbs_recovers_jump_posterior():
+@pytest.mark.parametrize("off_power", [4.0])  # off_power = 1 (the bare split) passes too; one compile keeps the suite fast
+def test_gibbs_recovers_jump_posterior(off_power):
     prior = sedflow_prior()
     lo, hi, t_cut = float(prior.low[J]), float(prior.high[J]), 9.0
     f_obs, sigma = 1.2, 0.5
@@ -125,8 +126,9 @@ def test_gibbs_recovers_jump_posterior():
     t = np.linspace(lo, hi, 400_001)
     like = np.exp(-0.5 * ((f_obs - (1.0 * (t < t_cut) + 0.1 * t)) / sigma) ** 2)
     p_exact = np.sum(like[t < t_cut]) / np.sum(like)
+    # profile_mass off: the toy's flux does not scale with the mass
     cfg = NUTSConfig(num_warmup=300, num_samples=1500, num_chains=2, init_draws=8, init_keep=2, init_steps=20,
-                     dense_mass=False)
+                     dense_mass=False, profile_mass=False, off_power=off_power)
     run = jax.jit(make_run_one(cfg))
     out = run(jax.random.key(0), _ToyFlux(jnp.float32(t_cut)), jnp.array([f_obs], jnp.float32),
               jnp.array([1 / sigma**2], jnp.float32), prior.low, prior.high)
@@ -143,3 +145,8 @@ def test_gibbs_recovers_jump_posterior():
     off = t >= t_cut
     mean_off = np.sum(t[off] * like[off]) / np.sum(like[off])
     assert abs(tb[s == 0].mean() - mean_off) < 0.15
+    # f_burst does not enter the toy likelihood: its marginal stays the U(0, 1) prior in both states,
+    # including the burst-off state where it is sampled as w^(1/off_power)
+    fb = np.asarray(out["theta_flow"][..., J - 1])
+    for part in (s == 0, s == 1):
+        assert abs(fb[part].mean() - 0.5) < 0.05 and abs(np.mean(fb[part] < 0.25) - 0.25) < 0.05

@@ -10,7 +10,8 @@ import pytest
 
 from sedflow_jax.mcmc.run import NotConvergedError, NotConvergedWarning, NUTSConfig, diagnose, run_nuts
 
-SHORT = NUTSConfig(num_warmup=60, num_samples=40, num_chains=2, init_draws=16, init_keep=2, init_steps=50)
+# the same settings as test_cli.py passes on the command line: one compile (cached) serves both files
+SHORT = NUTSConfig(num_warmup=30, num_samples=20, num_chains=2)
 
 
 def test_short_run_reports_non_convergence(nuts_model, galaxy, tmp_path):
@@ -19,9 +20,9 @@ def test_short_run_reports_non_convergence(nuts_model, galaxy, tmp_path):
     flux, ivar, z, theta = galaxy
     with pytest.warns(NotConvergedWarning, match="did not converge"):
         res = run_nuts(jax.random.key(0), flux, ivar, z, model=nuts_model, config=SHORT, truth=theta)
-    assert not res.converged  # 80 draws cannot give ESS >= 400
+    assert not res.converged  # 40 draws cannot give ESS >= 400
     post = res.idata.posterior
-    assert post["theta_flow"].shape == (2, 40, 11) and post["theta"].shape == (2, 40, 12)
+    assert post["theta_flow"].shape == (2, 20, 11) and post["theta"].shape == (2, 20, 12)
     assert np.allclose(post["theta"].sel(param=["beta1", "beta2", "beta3", "beta4"]).sum("param"), 1, atol=1e-5)
     assert res.idata.attrs["converged"] == 0 and res.idata.attrs["convergence_failures"]
     # posterior mass near the truth: the data are informative about the stellar mass
@@ -29,7 +30,7 @@ def test_short_run_reports_non_convergence(nuts_model, galaxy, tmp_path):
     path = tmp_path / "g.nc"
     res.to_netcdf(path)
     back = az.from_netcdf(path)
-    assert back.posterior["theta"].shape == (2, 40, 12)
+    assert back.posterior["theta"].shape == (2, 20, 12)
     assert int(back.attrs["converged"]) == 0
     with pytest.raises(NotConvergedError):
         run_nuts(jax.random.key(0), flux, ivar, z, model=nuts_model, config=SHORT, require_converged=True)
