@@ -77,8 +77,6 @@ class FixedRedshiftModel(eqx.Module):
         z = float(redshift)
         if not np.isfinite(z) or not (0.0 <= z <= model.z_max):
             raise ValueError(f"redshift must lie in [0, {model.z_max}] (the model's z_max), got {redshift}")
-        if model.ssp_sampling != "midpoint":
-            raise NotImplementedError("FixedRedshiftModel supports ssp_sampling='midpoint' only")
         dtype = model.dtype
         z_arr = jnp.asarray(z, dtype)
         # quantities computed exactly as the model computes them (same dtype), then held fixed

@@ -38,3 +38,14 @@ def test_gradient_matches(nuts_model):
 def test_bad_redshift(nuts_model, z):
     with pytest.raises(ValueError, match="redshift"):
         FixedRedshiftModel.from_model(nuts_model, z)
+
+
+def test_matches_provabgs_model_integrated_sampling(bc03_table):
+    """With ssp_sampling='integrated' the precomputed tables carry the bin-averaged SSPs too."""
+    from sedflow_jax.model import ProvabgsModel
+
+    model = ProvabgsModel.build(bc03_table, None, "sdss2010-ugriz", z_max=0.2, ssp_sampling="integrated")
+    theta = flow_to_physical(sedflow_prior().sample_flow(jax.random.key(4), 32))
+    fm = FixedRedshiftModel.from_model(model, 0.1)
+    ref = jax.vmap(model, in_axes=(0, None))(theta, jnp.float32(0.1))
+    np.testing.assert_allclose(np.asarray(jax.vmap(fm)(theta)), np.asarray(ref), rtol=2e-6)
