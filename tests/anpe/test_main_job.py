@@ -37,3 +37,24 @@ def test_infer_example_with_shipped_model(tmp_path, capsys):
     err = median[~bad, 0] - truth[~bad]
     assert abs(np.median(err)) < 0.1  # dex
     assert np.median(np.abs(err)) < 0.3  # dex; posterior widths of faint prior draws are ~0.1-0.5 dex
+
+
+def test_infer_example_with_derived_properties(tmp_path, bc03_default_path, monkeypatch):
+    """``--properties``: derived properties of posterior draws (model evaluations), NaN on bad rows."""
+    monkeypatch.setenv("SEDFLOW_JAX_SSP", str(bc03_default_path))
+    out = tmp_path / "post.h5"
+    assert main(["infer", "example", "--out", str(out), "--n-samples", "200", "--no-progress", "--properties",
+                 "--no-samples"]) == 0
+    with h5py.File(out, "r") as fh:
+        med, p16, p84 = (fh["derived"][k][:] for k in ("median", "p16", "p84"))
+    bad = np.zeros(N_ROWS, bool)
+    bad[list(BAD_ROWS)] = True
+    assert med.shape == (N_ROWS, 5)
+    assert np.all(np.isnan(med[bad])) and np.all(np.isfinite(med[~bad]))
+    assert np.all(p16[~bad] <= med[~bad] + 1e-6) and np.all(med[~bad] <= p84[~bad] + 1e-6)
+    # surviving mass is below the formed mass; Z_MW inside the clip range; t_MW inside the universe's age
+    with h5py.File(out, "r") as fh:
+        formed = fh["median"][:, 0]
+    assert np.all(med[~bad, 0] < formed[~bad] + 0.05)
+    assert np.all((med[~bad, 3] > 4e-5) & (med[~bad, 3] < 0.046))
+    assert np.all((med[~bad, 4] > 0) & (med[~bad, 4] < 13.8))
