@@ -35,6 +35,7 @@ import jax.random as jr
 import numpy as np
 
 from ..io import partial_path
+from ..io.hdf5 import open_hdf5
 from .core import FLAG_BITS, SimulationConfig, Simulator, describe_flags, iter_chunks
 
 __all__ = [
@@ -223,11 +224,8 @@ def check_training_set(path: str | os.PathLike, *, verify_data: bool = False) ->
     if not path.exists():
         hint = f" (a partial run exists at {partial_path(path)}: finish it with --resume)" if partial_path(path).exists() else ""
         raise TrainingSetError(f"training set not found: {path}{hint}")
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as err:
-        raise TrainingSetError(f"{path} is not a readable HDF5 file (truncated or corrupt?): {err}") from None
-    with fh:
+    with open_hdf5(path, error=TrainingSetError,
+                   message="{path} is not a readable HDF5 file (truncated or corrupt?): {err}") as fh:
         attrs = dict(fh.attrs)
         if attrs.get("format") != FORMAT:
             raise TrainingSetError(f"{path} is not a sedflow_jax training set (format attribute {attrs.get('format')!r})")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sedflow_jax.io.hdf5 import open_hdf5
 from sedflow_jax.sps.table import SSPTable, validate_ssp_arrays
 
 __all__ = ["DSPS_KEYS", "MSTAR_SURV_MISSING", "load_ssp_table", "save_ssp_table", "ssp_table_info"]
@@ -140,16 +141,10 @@ def load_ssp_table(path: str | os.PathLike) -> SSPTable:
             readable HDF5, a required dataset is missing, or shapes, units or monotonic axes are
             wrong (e.g. log10(Z/Zsun) instead of log10 Z, ages in yr instead of Gyr).
     """
-    import h5py
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: SSP table file not found")
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"{path}: not a readable HDF5 file ({err})") from err
-    with fh:
+    with open_hdf5(path) as fh:
         lgmet, lgage, wave, flux = (_read_float(fh, k, path, True) for k in DSPS_KEYS)
         edges = _read_float(fh, "ssp_wave_edges", path, False)
         surv = _read_float(fh, "ssp_mstar_surv", path, False)

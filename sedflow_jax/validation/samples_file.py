@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_path
+from ..io.hdf5 import open_hdf5
 
 __all__ = ["SampleFile", "read_samples_file", "write_samples_file"]
 
@@ -42,16 +43,10 @@ class SampleFile:
 
 def read_samples_file(path: str | os.PathLike) -> SampleFile:
     """Read a sample file (see the module docstring); errors name the file and the dataset."""
-    import h5py
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sample file {path} does not exist.")
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"{path} is not a readable HDF5 file: {err}") from err
-    with fh:
+    with open_hdf5(path, message="{path} is not a readable HDF5 file: {err}") as fh:
         if "samples" not in fh:
             raise ValueError(f"{path} has no 'samples' dataset (expected (n_gal, n_draw, n_param)).")
         samples = np.asarray(fh["samples"][...], dtype=np.float64)
