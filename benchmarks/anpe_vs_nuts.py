@@ -1,0 +1,172 @@
+"""ANPE (shipped model) vs NUTS on simulated SDSS-like galaxies: speed and agreement.
+
+Selects simulated galaxies with known truth exactly as ``benchmarks/nuts_recovery.py`` does
+(unflagged, noiseless r < 17.77, 0.02 < z < 0.2), runs NUTS on each (wall time, gradient
+evaluations, strict convergence verdict), then draws from the shipped ANPE model as many samples
+as NUTS's effective sample size (the smallest bulk ESS over parameters) and times that. Agreement
+is measured with NUTS as the reference: W1/sigma per parameter and C2ST, on a fixed number of
+ANPE draws (``--n-compare``) so the metric is not dominated by a tiny ESS.
+
+Writes ``<out>/anpe_vs_nuts.json`` (records ``nuts_seconds_per_galaxy``, ``anpe_seconds_per_galaxy``,
+``speedup``, ``wasserstein_over_sigma`` with params ``parameter``, ``device``, ``nuts_converged``)
+and ``<out>/anpe_vs_nuts.png``.
+
+    python benchmarks/anpe_vs_nuts.py --n-gal 20        # default NUTS config (long on 2 CPUs)
+    python benchmarks/anpe_vs_nuts.py --quick           # 2 galaxies, short chains (< 90 s on 2 CPUs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import jax
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nuts_recovery import R_LIMIT  # noqa: E402  same selection as the NUTS recovery benchmark
+
+
+def select_galaxies(n_gal: int, seed: int):
+    """Bright simulated galaxies, as in ``nuts_recovery.py``: returns (rows, selected indices, simulator)."""
+    from sedflow_jax.simulate import SimulationConfig, build_simulator, simulate_arrays
+
+    sim, _ = build_simulator(SimulationConfig(n=50 * n_gal, seed=seed))
+    rows = simulate_arrays(jax.random.key(seed), sim, 50 * n_gal)
+    r_true = 22.5 - 2.5 * np.log10(rows["flux_nmgy"][:, 2])
+    zs = rows["redshift"]
+    sel = np.flatnonzero((rows["flags"] == 0) & (r_true < R_LIMIT) & (zs > 0.02) & (zs < 0.2))[:n_gal]
+    if sel.size < n_gal:
+        raise RuntimeError(f"only {sel.size} bright galaxies among {r_true.size} draws")
+    return rows, sel, sim
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n-gal", type=int, default=20)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--num-warmup", type=int, default=500)
+    p.add_argument("--num-samples", type=int, default=500)
+    p.add_argument("--num-chains", type=int, default=4)
+    p.add_argument("--max-tree-depth", type=int, default=10)
+    p.add_argument("--n-compare", type=int, default=2000, help="ANPE draws used for the agreement metrics")
+    p.add_argument("--classifier", default="mlp", choices=("mlp", "gbt", "rf"), help="C2ST classifier")
+    p.add_argument("--quick", action="store_true",
+                   help="2 galaxies, 2 chains x (100 + 100), tree depth 8, gbt C2ST (smoke test)")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = p.parse_args(argv)
+    if args.quick:
+        args.n_gal, args.num_chains, args.num_warmup, args.num_samples = 2, 2, 100, 100
+        args.max_tree_depth, args.classifier, args.n_compare = 8, "gbt", 1000
+
+    from sedflow_jax.anpe import Posterior
+    from sedflow_jax.io.atomic import atomic_path, atomic_write_json
+    from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts
+    from sedflow_jax.params import THETA_NAMES
+    from sedflow_jax.validation import c2st, wasserstein_over_sigma
+
+    t_all = time.perf_counter()
+    rows, sel, sim = select_galaxies(args.n_gal, args.seed)
+    cfg = NUTSConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
+                     max_tree_depth=args.max_tree_depth)
+    t = time.perf_counter()
+    post = Posterior.load()
+    post.sample(jax.random.key(0), rows["x"][sel[0]], 64)  # compile a first shape
+    anpe_load_s = time.perf_counter() - t
+    device = str(jax.devices()[0])
+
+    recs = []
+    for k, i in enumerate(sel):
+        flux, sig, z, truth, x = (rows[c][i] for c in ("flux_obs_nmgy", "sigma_flux_nmgy", "redshift", "theta", "x"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotConvergedWarning)
+            res = run_nuts(jax.random.fold_in(jax.random.key(args.seed + 1), k), flux, 1.0 / sig**2, float(z),
+                           model=sim.model, config=cfg, galaxy_id=str(i), truth=truth)
+        d = res.diagnostics
+        nuts = np.asarray(res.idata.posterior["theta"]).reshape(-1, len(THETA_NAMES))
+        n_ess = max(1, int(np.floor(d["min_ess_bulk"])))
+        key = jax.random.fold_in(jax.random.key(args.seed + 2), k)
+        post.sample(key, x, n_ess)  # compile this sample count (not timed)
+        t = time.perf_counter()
+        post.sample(key, x, n_ess)
+        anpe_s = time.perf_counter() - t
+        anpe = post.sample(jax.random.fold_in(key, 1), x, args.n_compare)
+        w = wasserstein_over_sigma(anpe, nuts)
+        acc = c2st(anpe, nuts, classifier=args.classifier, seed=1)
+        recs.append({"row": int(i), "redshift": float(z), "r_true": float(22.5 - 2.5 * np.log10(rows["flux_nmgy"][i, 2])),
+                     "nuts_wall_s": d["wall_s"], "nuts_wall_includes_compile": k == 0,
+                     "nuts_gradient_evals_total": d["n_gradient_evals_total"], "nuts_converged": bool(res.converged),
+                     "nuts_max_rhat": d["max_rhat"], "nuts_min_ess_bulk": d["min_ess_bulk"],
+                     "nuts_min_ess_tail": d["min_ess_tail"], "nuts_n_divergent": d["n_divergent"],
+                     "nuts_reasons": d["reasons"], "anpe_n_samples": n_ess, "anpe_wall_s": anpe_s,
+                     "speedup": d["wall_s"] / anpe_s, "wasserstein_over_sigma": dict(zip(THETA_NAMES, w.round(4).tolist())),
+                     "c2st": acc, "truth": truth.tolist()})
+        print(f"galaxy {i} z={z:.3f}: NUTS {d['wall_s']:.1f} s, {d['n_gradient_evals_total']} grads, "
+              f"converged={res.converged} (R-hat {d['max_rhat']:.3f}, ESS {d['min_ess_bulk']:.0f}); "
+              f"ANPE {n_ess} draws {anpe_s * 1e3:.2f} ms; max W1/sigma {w.max():.2f} ({THETA_NAMES[int(w.argmax())]}); "
+              f"C2ST {acc:.2f}", flush=True)
+
+    nuts_s = np.array([r["nuts_wall_s"] for r in recs])
+    anpe_s = np.array([r["anpe_wall_s"] for r in recs])
+    nuts_med = float(np.median(nuts_s[1:] if nuts_s.size > 1 else nuts_s))
+    anpe_med = float(np.median(anpe_s))
+    n_conv = int(sum(r["nuts_converged"] for r in recs))
+    W = np.array([[r["wasserstein_over_sigma"][n] for n in THETA_NAMES] for r in recs])
+    base = {"device": device, "nuts_converged": n_conv, "n_galaxies": len(recs)}
+    records = [
+        {"name": "nuts_seconds_per_galaxy", "value": nuts_med, "unit": "s",
+         "params": base | {"statistic": "median, excluding the first galaxy (compile)" if nuts_s.size > 1 else "includes compile"}},
+        {"name": "anpe_seconds_per_galaxy", "value": anpe_med, "unit": "s",
+         "params": base | {"statistic": "median; draws = NUTS min bulk ESS; compiled, model loaded"}},
+        {"name": "speedup", "value": nuts_med / anpe_med, "unit": "x", "params": base},
+    ] + [{"name": "wasserstein_over_sigma", "value": float(np.median(W[:, j])), "unit": "sigma_NUTS",
+          "params": base | {"parameter": n, "statistic": "median over galaxies"}} for j, n in enumerate(THETA_NAMES)]
+    out = {
+        "machine": {"platform": platform.platform(), "n_cores": os.cpu_count(), "jax_version": jax.__version__,
+                    "device": device},
+        "nuts_config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        "quick": args.quick, "n_compare": args.n_compare, "c2st_classifier": args.classifier,
+        "anpe_load_and_compile_s": anpe_load_s,
+        "n_galaxies": len(recs), "nuts_converged": n_conv,
+        "c2st_median": float(np.median([r["c2st"] for r in recs])),
+        "records": records, "galaxies": recs, "total_wall_s": time.perf_counter() - t_all,
+        "notes": "NUTS is the reference; an unconverged NUTS run makes the agreement metrics indicative only.",
+    }
+    dest = Path(args.out)
+    dest.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(dest / "anpe_vs_nuts.json", out)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [2, 1]})
+    for row in W:
+        a1.plot(np.arange(len(THETA_NAMES)), row, "o", alpha=0.5, color="C0")
+    a1.plot(np.arange(len(THETA_NAMES)), np.median(W, 0), "k_", ms=14, label="median")
+    a1.set_xticks(np.arange(len(THETA_NAMES)), THETA_NAMES, rotation=60, ha="right", fontsize=7)
+    a1.set_ylabel("W1 / sigma_NUTS")
+    a1.set_title(f"ANPE vs NUTS, {len(recs)} galaxies ({n_conv} NUTS converged)")
+    a1.legend(fontsize=7)
+    a2.bar(["NUTS", "ANPE"], [nuts_med, anpe_med], color=["C1", "C0"])
+    a2.set_yscale("log")
+    a2.set_ylabel("seconds per galaxy")
+    a2.set_title(f"speed-up {nuts_med / anpe_med:.0f}x ({device})")
+    fig.tight_layout()
+    with atomic_path(dest / "anpe_vs_nuts.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    print(json.dumps({"nuts_seconds_per_galaxy": nuts_med, "anpe_seconds_per_galaxy": anpe_med,
+                      "speedup": nuts_med / anpe_med, "nuts_converged": n_conv, "n_galaxies": len(recs),
+                      "total_wall_s": out["total_wall_s"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
