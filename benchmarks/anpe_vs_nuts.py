@@ -30,21 +30,7 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nuts_recovery import R_LIMIT  # noqa: E402  same selection as the NUTS recovery benchmark
-
-
-def select_galaxies(n_gal: int, seed: int):
-    """Bright simulated galaxies, as in ``nuts_recovery.py``: returns (rows, selected indices, simulator)."""
-    from sedflow_jax.simulate import SimulationConfig, build_simulator, simulate_arrays
-
-    sim, _ = build_simulator(SimulationConfig(n=50 * n_gal, seed=seed))
-    rows = simulate_arrays(jax.random.key(seed), sim, 50 * n_gal)
-    r_true = 22.5 - 2.5 * np.log10(rows["flux_nmgy"][:, 2])
-    zs = rows["redshift"]
-    sel = np.flatnonzero((rows["flags"] == 0) & (r_true < R_LIMIT) & (zs > 0.02) & (zs < 0.2))[:n_gal]
-    if sel.size < n_gal:
-        raise RuntimeError(f"only {sel.size} bright galaxies among {r_true.size} draws")
-    return rows, sel, sim
+from nuts_recovery import select_galaxies  # noqa: E402  same test galaxies as the NUTS recovery benchmark
 
 
 def main(argv=None) -> int:

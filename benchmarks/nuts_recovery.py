@@ -77,6 +77,21 @@ def _summarise(recs, cfg, args, t_all, dest, final):
     return out
 
 
+def select_galaxies(n_gal: int, seed: int):
+    """SDSS-like simulated test galaxies with known truth: unflagged, noiseless r < R_LIMIT,
+    0.02 < z < 0.2, the first ``n_gal`` of ``50 n_gal`` draws. Returns (rows, indices, simulator)."""
+    from sedflow_jax.simulate import SimulationConfig, build_simulator, simulate_arrays
+
+    sim, _ = build_simulator(SimulationConfig(n=50 * n_gal, seed=seed))
+    rows = simulate_arrays(jax.random.key(seed), sim, 50 * n_gal)
+    r_true = 22.5 - 2.5 * np.log10(rows["flux_nmgy"][:, 2])
+    zs = rows["redshift"]
+    sel = np.flatnonzero((rows["flags"] == 0) & (r_true < R_LIMIT) & (zs > 0.02) & (zs < 0.2))[:n_gal]
+    if sel.size < n_gal:
+        raise RuntimeError(f"only {sel.size} bright galaxies among {r_true.size} draws")
+    return rows, sel, sim
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-gal", type=int, default=20)
@@ -99,17 +114,10 @@ def main(argv=None) -> int:
 
     from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts_batch
     from sedflow_jax.params import THETA_NAMES
-    from sedflow_jax.simulate import SimulationConfig, build_simulator, simulate_arrays
 
     if args.quick:
         args.num_warmup = args.num_samples = 100
-    sim, _ = build_simulator(SimulationConfig(n=50 * args.n_gal, seed=args.seed))
-    rows = simulate_arrays(jax.random.key(args.seed), sim, 50 * args.n_gal)
-    r_true = 22.5 - 2.5 * np.log10(rows["flux_nmgy"][:, 2])
-    zs = rows["redshift"]
-    sel = np.flatnonzero((rows["flags"] == 0) & (r_true < R_LIMIT) & (zs > 0.02) & (zs < 0.2))[: args.n_gal]
-    if sel.size < args.n_gal:
-        raise RuntimeError(f"only {sel.size} bright galaxies among {r_true.size} draws")
+    rows, sel, sim = select_galaxies(args.n_gal, args.seed)
     flux, sig, z, theta = (rows[k][sel] for k in ("flux_obs_nmgy", "sigma_flux_nmgy", "redshift", "theta"))
     cfg = NUTSConfig(sampler=args.sampler, num_warmup=args.num_warmup, num_samples=args.num_samples,
                      num_chains=args.num_chains, dense_mass=not args.diag_mass, init=args.init,
