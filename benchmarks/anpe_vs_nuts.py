@@ -26,7 +26,10 @@ import time
 import warnings
 from pathlib import Path
 
-import jax
+from sedflow_jax.host_devices import expose_cpu_cores
+
+expose_cpu_cores()  # before JAX starts: a galaxy's chains run on all cores
+import jax  # noqa: E402
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,6 +44,8 @@ def main(argv=None) -> int:
     p.add_argument("--num-samples", type=int, default=500)
     p.add_argument("--num-chains", type=int, default=4)
     p.add_argument("--max-tree-depth", type=int, default=10)
+    p.add_argument("--target-accept", type=float, default=0.9)
+    p.add_argument("--max-extensions", type=int, default=3)
     p.add_argument("--n-compare", type=int, default=2000, help="ANPE draws used for the agreement metrics")
     p.add_argument("--classifier", default="mlp", choices=("mlp", "gbt", "rf"), help="C2ST classifier")
     p.add_argument("--quick", action="store_true",
@@ -48,7 +53,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = p.parse_args(argv)
     if args.quick:
-        args.n_gal, args.num_chains, args.num_warmup, args.num_samples = 2, 2, 100, 100
+        args.n_gal, args.num_chains, args.num_warmup, args.num_samples = 2, 2, 100, 100  # no extensions
         args.max_tree_depth, args.classifier, args.n_compare = 8, "gbt", 1000
 
     from sedflow_jax.anpe import Posterior
@@ -60,12 +65,76 @@ def main(argv=None) -> int:
     t_all = time.perf_counter()
     rows, sel, sim = select_galaxies(args.n_gal, args.seed)
     cfg = NUTSConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
-                     max_tree_depth=args.max_tree_depth)
+                     max_tree_depth=args.max_tree_depth, target_accept_prob=args.target_accept,
+                     max_extensions=0 if args.quick else args.max_extensions)
     t = time.perf_counter()
     post = Posterior.load()
     post.sample(jax.random.key(0), rows["x"][sel[0]], 64)  # compile a first shape
     anpe_load_s = time.perf_counter() - t
     device = str(jax.devices()[0])
+
+    def summarise(final: bool):
+        nuts_s = np.array([r["nuts_wall_s"] for r in recs])
+        anpe_s = np.array([r["anpe_wall_s"] for r in recs])
+        nuts_med = float(np.median(nuts_s[1:] if nuts_s.size > 1 else nuts_s))
+        anpe_med = float(np.median(anpe_s))
+        n_conv = int(sum(r["nuts_converged"] for r in recs))
+        W = np.array([[r["wasserstein_over_sigma"][n] for n in THETA_NAMES] for r in recs])
+        base = {"device": device, "nuts_converged": n_conv, "n_galaxies": len(recs)}
+        records = [
+            {"name": "nuts_seconds_per_galaxy", "value": nuts_med, "unit": "s",
+             "params": base | {"statistic": "median, excluding the first galaxy (compile)" if nuts_s.size > 1 else "includes compile"}},
+            {"name": "anpe_seconds_per_galaxy", "value": anpe_med, "unit": "s",
+             "params": base | {"statistic": "median; draws = NUTS min bulk ESS; compiled, model loaded"}},
+            {"name": "speedup", "value": nuts_med / anpe_med, "unit": "x", "params": base},
+        ] + [{"name": "wasserstein_over_sigma", "value": float(np.median(W[:, j])), "unit": "sigma_NUTS",
+              "params": base | {"parameter": n, "statistic": "median over galaxies"}} for j, n in enumerate(THETA_NAMES)]
+        out = {
+            "machine": {"platform": platform.platform(), "n_cores": os.cpu_count(), "jax_version": jax.__version__,
+                        "device": device},
+            "nuts_config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+            "quick": args.quick, "n_compare": args.n_compare, "c2st_classifier": args.classifier,
+            "anpe_load_and_compile_s": anpe_load_s,
+            "n_galaxies": len(recs), "nuts_converged": n_conv,
+            "c2st_median": float(np.median([r["c2st"] for r in recs])),
+            "complete": final,
+            "nuts_coverage_68": dict(zip(THETA_NAMES, np.mean([r["nuts_in_68"] for r in recs], 0).round(4).tolist())),
+            "nuts_coverage_68_all_params": float(np.mean([r["nuts_in_68"] for r in recs])),
+            "anpe_coverage_68_all_params": float(np.mean([r["anpe_in_68"] for r in recs])),
+            "coverage_68_binomial_sigma_per_param": float(np.sqrt(0.6827 * 0.3173 / len(recs))),
+            "nuts_median_gradient_evals_total": float(np.median([r["nuts_gradient_evals_total"] for r in recs])),
+            "nuts_median_wall_s_converged": (float(np.median([r["nuts_wall_s"] for r in recs if r["nuts_converged"]]))
+                                             if n_conv else None),
+            "records": records, "galaxies": recs, "total_wall_s": time.perf_counter() - t_all,
+            "notes": "NUTS is the reference; an unconverged NUTS run makes the agreement metrics indicative only.",
+        }
+        dest = Path(args.out)
+        dest.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(dest / "anpe_vs_nuts.json", out)
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [2, 1]})
+        for row in W:
+            a1.plot(np.arange(len(THETA_NAMES)), row, "o", alpha=0.5, color="C0")
+        a1.plot(np.arange(len(THETA_NAMES)), np.median(W, 0), "k_", ms=14, label="median")
+        a1.set_xticks(np.arange(len(THETA_NAMES)), THETA_NAMES, rotation=60, ha="right", fontsize=7)
+        a1.set_ylabel("W1 / sigma_NUTS")
+        a1.set_title(f"ANPE vs NUTS, {len(recs)} galaxies ({n_conv} NUTS converged)")
+        a1.legend(fontsize=7)
+        a2.bar(["NUTS", "ANPE"], [nuts_med, anpe_med], color=["C1", "C0"])
+        a2.set_yscale("log")
+        a2.set_ylabel("seconds per galaxy")
+        a2.set_title(f"speed-up {nuts_med / anpe_med:.0f}x ({device})")
+        fig.tight_layout()
+        with atomic_path(dest / "anpe_vs_nuts.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=120)
+        print(json.dumps({"nuts_seconds_per_galaxy": nuts_med, "anpe_seconds_per_galaxy": anpe_med,
+                          "speedup": nuts_med / anpe_med, "nuts_converged": n_conv, "n_galaxies": len(recs),
+                          "total_wall_s": out["total_wall_s"]}))
 
     recs = []
     for k, i in enumerate(sel):
@@ -83,6 +152,10 @@ def main(argv=None) -> int:
         post.sample(key, x, n_ess)
         anpe_s = time.perf_counter() - t
         anpe = post.sample(jax.random.fold_in(key, 1), x, args.n_compare)
+        lo68, hi68 = np.quantile(nuts, [0.16, 0.84], axis=0)
+        in68 = ((truth >= lo68) & (truth <= hi68)).tolist()
+        a_lo, a_hi = np.quantile(anpe, [0.16, 0.84], axis=0)
+        anpe_in68 = ((truth >= a_lo) & (truth <= a_hi)).tolist()
         w = wasserstein_over_sigma(anpe, nuts)
         acc = c2st(anpe, nuts, classifier=args.classifier, seed=1)
         recs.append({"row": int(i), "redshift": float(z), "r_true": float(22.5 - 2.5 * np.log10(rows["flux_nmgy"][i, 2])),
@@ -92,65 +165,17 @@ def main(argv=None) -> int:
                      "nuts_min_ess_tail": d["min_ess_tail"], "nuts_n_divergent": d["n_divergent"],
                      "nuts_reasons": d["reasons"], "anpe_n_samples": n_ess, "anpe_wall_s": anpe_s,
                      "speedup": d["wall_s"] / anpe_s, "wasserstein_over_sigma": dict(zip(THETA_NAMES, w.round(4).tolist())),
+                     "nuts_n_blocks": d["n_blocks"], "nuts_draws_per_chain": d["n_draws_per_chain"],
+                     "nuts_divergent_fraction": d["divergent_fraction"],
+                     "nuts_in_68": in68, "anpe_in_68": anpe_in68,
                      "c2st": acc, "truth": truth.tolist()})
         print(f"galaxy {i} z={z:.3f}: NUTS {d['wall_s']:.1f} s, {d['n_gradient_evals_total']} grads, "
               f"converged={res.converged} (R-hat {d['max_rhat']:.3f}, ESS {d['min_ess_bulk']:.0f}); "
               f"ANPE {n_ess} draws {anpe_s * 1e3:.2f} ms; max W1/sigma {w.max():.2f} ({THETA_NAMES[int(w.argmax())]}); "
               f"C2ST {acc:.2f}", flush=True)
+        summarise(final=False)
 
-    nuts_s = np.array([r["nuts_wall_s"] for r in recs])
-    anpe_s = np.array([r["anpe_wall_s"] for r in recs])
-    nuts_med = float(np.median(nuts_s[1:] if nuts_s.size > 1 else nuts_s))
-    anpe_med = float(np.median(anpe_s))
-    n_conv = int(sum(r["nuts_converged"] for r in recs))
-    W = np.array([[r["wasserstein_over_sigma"][n] for n in THETA_NAMES] for r in recs])
-    base = {"device": device, "nuts_converged": n_conv, "n_galaxies": len(recs)}
-    records = [
-        {"name": "nuts_seconds_per_galaxy", "value": nuts_med, "unit": "s",
-         "params": base | {"statistic": "median, excluding the first galaxy (compile)" if nuts_s.size > 1 else "includes compile"}},
-        {"name": "anpe_seconds_per_galaxy", "value": anpe_med, "unit": "s",
-         "params": base | {"statistic": "median; draws = NUTS min bulk ESS; compiled, model loaded"}},
-        {"name": "speedup", "value": nuts_med / anpe_med, "unit": "x", "params": base},
-    ] + [{"name": "wasserstein_over_sigma", "value": float(np.median(W[:, j])), "unit": "sigma_NUTS",
-          "params": base | {"parameter": n, "statistic": "median over galaxies"}} for j, n in enumerate(THETA_NAMES)]
-    out = {
-        "machine": {"platform": platform.platform(), "n_cores": os.cpu_count(), "jax_version": jax.__version__,
-                    "device": device},
-        "nuts_config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
-        "quick": args.quick, "n_compare": args.n_compare, "c2st_classifier": args.classifier,
-        "anpe_load_and_compile_s": anpe_load_s,
-        "n_galaxies": len(recs), "nuts_converged": n_conv,
-        "c2st_median": float(np.median([r["c2st"] for r in recs])),
-        "records": records, "galaxies": recs, "total_wall_s": time.perf_counter() - t_all,
-        "notes": "NUTS is the reference; an unconverged NUTS run makes the agreement metrics indicative only.",
-    }
-    dest = Path(args.out)
-    dest.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(dest / "anpe_vs_nuts.json", out)
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [2, 1]})
-    for row in W:
-        a1.plot(np.arange(len(THETA_NAMES)), row, "o", alpha=0.5, color="C0")
-    a1.plot(np.arange(len(THETA_NAMES)), np.median(W, 0), "k_", ms=14, label="median")
-    a1.set_xticks(np.arange(len(THETA_NAMES)), THETA_NAMES, rotation=60, ha="right", fontsize=7)
-    a1.set_ylabel("W1 / sigma_NUTS")
-    a1.set_title(f"ANPE vs NUTS, {len(recs)} galaxies ({n_conv} NUTS converged)")
-    a1.legend(fontsize=7)
-    a2.bar(["NUTS", "ANPE"], [nuts_med, anpe_med], color=["C1", "C0"])
-    a2.set_yscale("log")
-    a2.set_ylabel("seconds per galaxy")
-    a2.set_title(f"speed-up {nuts_med / anpe_med:.0f}x ({device})")
-    fig.tight_layout()
-    with atomic_path(dest / "anpe_vs_nuts.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    print(json.dumps({"nuts_seconds_per_galaxy": nuts_med, "anpe_seconds_per_galaxy": anpe_med,
-                      "speedup": nuts_med / anpe_med, "nuts_converged": n_conv, "n_galaxies": len(recs),
-                      "total_wall_s": out["total_wall_s"]}))
+    summarise(final=True)
     return 0
 
 

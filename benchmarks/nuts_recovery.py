@@ -19,7 +19,10 @@ import time
 import warnings
 from pathlib import Path
 
-import jax
+from sedflow_jax.host_devices import expose_cpu_cores
+
+expose_cpu_cores()  # before JAX starts: a galaxy's chains run on all cores
+import jax  # noqa: E402
 import numpy as np
 
 R_LIMIT = 17.77
@@ -100,8 +103,9 @@ def main(argv=None) -> int:
     p.add_argument("--num-samples", type=int, default=500)
     p.add_argument("--num-chains", type=int, default=4)
     p.add_argument("--diag-mass", action="store_true")
-    p.add_argument("--sampler", default="gibbs", choices=("gibbs", "nuts"))
-    p.add_argument("--target-accept", type=float, default=0.8)
+    p.add_argument("--sampler", default="collapsed", choices=("collapsed", "gibbs", "nuts"))
+    p.add_argument("--target-accept", type=float, default=0.9)
+    p.add_argument("--max-extensions", type=int, default=3)
     p.add_argument("--no-profile-mass", action="store_true")
     p.add_argument("--off-power", type=float, default=4.0)
     p.add_argument("--max-tree-depth", type=int, default=10)
@@ -122,7 +126,8 @@ def main(argv=None) -> int:
     cfg = NUTSConfig(sampler=args.sampler, num_warmup=args.num_warmup, num_samples=args.num_samples,
                      num_chains=args.num_chains, dense_mass=not args.diag_mass, init=args.init,
                      target_accept_prob=args.target_accept, max_tree_depth=args.max_tree_depth,
-                     profile_mass=not args.no_profile_mass, off_power=args.off_power)
+                     profile_mass=not args.no_profile_mass, off_power=args.off_power,
+                     max_extensions=0 if args.quick else args.max_extensions)
     recs = []
     t_all = time.perf_counter()
     with warnings.catch_warnings():

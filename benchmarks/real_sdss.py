@@ -14,8 +14,8 @@ Stages (each cached in ``--work``; rerun a stage with ``--redo STAGE``):
    (16/50/84 percentiles + flags), headline JSON (``benchmarks/results/real_sdss.json``) and the figures
    ``docs/figures/real_*.png``. See ``docs/real_sdss.md``.
 
-The NUTS fallback is NOT run here: rows that would need it are written to ``fallback_rows.csv`` and
-:func:`run_fallback` is the hook to wire to :mod:`sedflow_jax.mcmc` once NUTS is fixed.
+Rows that need the fallback are written to ``fallback_rows.csv``; ``--fallback nuts`` refits them with
+NUTS (:func:`run_fallback`, ``--fallback-limit N`` for the first N), as ``sedflow-jax infer --fallback nuts`` does.
 
     .venv/bin/python benchmarks/real_sdss.py [--shared ../shared] [--work /tmp/real_sdss] [--n-samples 1000] [--k 100]
 
@@ -337,16 +337,32 @@ def classify_fallback(x, flags, chi2_best, colour_lo, colour_hi, noise, *, chi2_
             "colour_blue": blue, "colour_red": red, "zbad": zbad, "support": support, "chi2_fail": chi2_fail}
 
 
-def run_fallback(rows: np.ndarray, x: np.ndarray, method: str, work: Path) -> None:
-    """Hook for the off-support path. ``method='none'`` only lists the rows (``fallback_rows.csv``).
+def run_fallback(rows: np.ndarray, x: np.ndarray, method: str, work: Path, *, limit=None, ids=None,
+                 n_samples: int = 1000, seed: int = 0) -> dict | None:
+    """The off-support path. ``method='none'`` only lists the rows (``fallback_rows.csv``).
 
-    ``method='nuts'`` is where the NUTS fallback will go: for each row, ``sedflow_jax.mcmc.run_nuts_batch`` on
-    the observed fluxes (f = 10^((22.5 - m)/2.5), sigma_f = f ln10/2.5 sigma_m) at its redshift (rows with z beyond
-    0.2 need a model built with a larger ``z_max`` and a prior beyond the flow's training range), then replace the
-    row's samples/summaries and set a 'fallback' marker. Not wired yet: NUTS is being fixed separately.
+    ``method='nuts'`` refits the first ``limit`` rows (all when ``None``) with NUTS through the package's
+    fallback (:func:`sedflow_jax.anpe.fallback.refit_rows`: fluxes from the magnitudes, collapsed sampler,
+    bounded work per galaxy) and writes ``fallback_nuts.csv`` (row, id, converged, status, NUTS 16/50/84 of
+    log10 M* formed, wall time). ``sedflow-jax infer --fallback nuts`` does the same inside the catalogue run.
     """
-    if method == "nuts":
-        raise NotImplementedError("NUTS fallback not wired yet (see run_fallback's docstring); use --fallback none")
+    if method != "nuts":
+        return None
+    from sedflow_jax.anpe.fallback import FallbackConfig, refit_rows
+
+    todo = np.asarray(rows)[: limit if limit is not None else None]
+    out = []
+    t0 = time.perf_counter()
+    for r, smp, status in refit_rows(todo, x, n_samples, FallbackConfig(seed=seed), ids=ids):
+        q = np.percentile(smp[:, 0], [16, 50, 84]) if smp is not None else [np.nan] * 3
+        out.append([r, "" if ids is None else ids[r], smp is not None, status, *[f"{v:.4f}" for v in q]])
+        print(f"fallback row {r}: {status}", flush=True)
+    with open(work / "fallback_nuts.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["row", "id", "converged", "status", "log10_mstar_p16", "log10_mstar_p50", "log10_mstar_p84"])
+        w.writerows(out)
+    n_ok = sum(1 for o in out if o[2])
+    return {"n_refit": len(out), "n_converged": n_ok, "seconds": time.perf_counter() - t0}
 
 
 def _write_summary_csv(path, ids, x, flags, reasons, score, theta_q, derived_q, extra):
@@ -442,7 +458,10 @@ def stage_analyse(args, work: Path) -> dict:
         w.writerow(["row", "id", "z", "trigger", "why", "support_score", "chi2_best"])
         for i in rows:
             w.writerow([i, ids[i], f"{x[i, 10]:.5f}", fb["trigger"][i], fb["why"][i], f"{score[i]:.3f}", f"{cols['chi2_best'][i]:.4g}"])
-    run_fallback(rows, x, args.fallback, work)
+    fb_run = run_fallback(rows, x, args.fallback, work, limit=args.fallback_limit, ids=ids, seed=args.seed)
+    if fb_run:
+        print(f"NUTS fallback: {fb_run['n_converged']} of {fb_run['n_refit']} refit rows converged in "
+              f"{fb_run['seconds']:.0f} s (fallback_nuts.csv)")
 
     # --- derived summaries + rest-frame colours ---
     dq = [np.full((n, 5), np.nan, np.float32) for _ in range(3)]
@@ -688,6 +707,7 @@ def main(argv=None) -> int:
     p.add_argument("--k", type=int, default=100, help="posterior draws per galaxy for model evaluations")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fallback", choices=("none", "nuts"), default="none")
+    p.add_argument("--fallback-limit", type=int, default=None, help="refit at most this many fallback rows with NUTS")
     p.add_argument("--limit", type=int, default=None, help="smoke test: first LIMIT//2 rows of each file")
     p.add_argument("--u-offset", type=float, default=0.0, help="add this to u before inference (AB-offset test)")
     p.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "real_sdss.json"))

@@ -192,7 +192,8 @@ t = time.perf_counter()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", NotConvergedWarning)   # the verdict is printed below instead
     res = run_nuts(jax.random.key(3), flux, 1.0 / sig**2, z, model=test_sim.model, truth=truth,
-                   config=NUTSConfig(num_chains=2, num_warmup=100, num_samples=100, max_tree_depth=8))
+                   config=NUTSConfig(num_chains=2, num_warmup=100, num_samples=100, max_tree_depth=8,
+                                     max_extensions=0))
 d = res.diagnostics
 print(f"NUTS: {time.perf_counter() - t:.1f} s (incl. compile), {d['n_gradient_evals_total']} gradient evaluations")
 print(f"converged (strict criteria): {res.converged}; max R-hat {d['max_rhat']:.3f}, "

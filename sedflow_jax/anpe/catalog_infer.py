@@ -10,6 +10,10 @@ Output layout (``posteriors.h5``):
     /median, /p16, /p84 (n, 12)     float32 per-parameter summaries (NaN for invalid rows)
     /derived/{median,p16,p84} (n, 5) float32 derived properties (DERIVED_NAMES), with --properties
     /id               (n,)          catalogue id column, when given
+    /method           (n,)          str     'anpe', 'nuts' (fallback refit) or '' (invalid row)
+    /fallback_trigger (n,)          str     why the row was sent to NUTS ('support', 'chi2', ...; with a fallback)
+    /fallback_status  (n,)          str     outcome of the refit (with a fallback)
+    /chi2_best        (n,)          float32 best chi-square of the flow draws (with a fallback)
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ def summarise(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: str | os.PathLike, *, seed: int = 0,
                   n_samples: int = 1000, write_samples: bool = True, properties: bool = False,
-                  n_properties: int = 100, ids=None, extra: dict | None = None, progress: bool = True) -> dict:
+                  n_properties: int = 100, ids=None, extra: dict | None = None, progress: bool = True,
+                  fallback=None) -> dict:
     """Sample every valid row, write ``out`` atomically, return a summary dict.
 
     Args:
@@ -50,6 +55,8 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
             ``n_properties`` samples per galaxy (one PROVABGS model evaluation per sample).
         ids: optional id column to copy.
         extra: optional dict of 1-D arrays (e.g. true parameters) copied under ``/input``.
+        fallback: a :class:`~sedflow_jax.anpe.fallback.FallbackConfig` to refit rows outside the
+            training support or failing the chi-square check with NUTS (:mod:`sedflow_jax.anpe.fallback`).
     """
     from tqdm.auto import tqdm
 
@@ -65,10 +72,14 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
     med, p16, p84 = (np.full((n, len(THETA_NAMES)), np.nan, np.float32) for _ in range(3))
     dmed, d16, d84 = (np.full((n, len(DERIVED_NAMES)), np.nan, np.float32) for _ in range(3))
     model = None
-    if properties:
+    chi2 = np.full(n, np.nan, np.float32)
+    if properties or fallback is not None:
         from ..model import ProvabgsModel, properties_batch
 
         model = ProvabgsModel.build(z_max=float(posterior.redshift_range[1]))
+    method = np.where(valid, "anpe", "").astype(object)
+    trigger = np.full(n, "", dtype=object)
+    status = np.full(n, "", dtype=object)
     t0 = time.perf_counter()
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as fh:
         ds = None
@@ -84,7 +95,11 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
                 # valid rows are sorted; write contiguous runs
                 for a, b in _runs(rows):
                     ds[a : b + 1] = s[np.searchsorted(rows, a) : np.searchsorted(rows, b) + 1]
-            if model is not None:
+            if fallback is not None:
+                from .fallback import best_chi2
+
+                chi2[rows] = best_chi2(model, s[:, : min(fallback.n_check, s.shape[1])], x[rows])
+            if properties:
                 k = min(n_properties, s.shape[1])
                 th = s[:, :k].reshape(-1, 12)
                 zz = np.repeat(x[rows, 10], k)
@@ -96,7 +111,39 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
         if vidx.size:
             posterior.sample(jr.key(seed), x[vidx], n_samples, callback=write)
         bar.close()
+        seconds_anpe = time.perf_counter() - t0
+        n_refit = n_nuts = 0
+        if fallback is not None:
+            from .fallback import refit_rows, select_rows
+
+            todo, trigger = select_rows(valid, (flags & ROW_FLAGS["outside_support"]) != 0, chi2, fallback)
+            if fallback.limit is not None and todo.size > fallback.limit:
+                status[todo[fallback.limit:]] = "not refit: limit"
+                todo = todo[: fallback.limit]
+            for r, smp, msg in refit_rows(todo, x, n_samples, fallback, ids=ids, progress=progress):
+                n_refit += 1
+                status[r] = msg
+                if smp is None:
+                    continue
+                n_nuts += 1
+                method[r] = "nuts"
+                med[r], p16[r], p84[r] = (a[0] for a in summarise(smp[None]))
+                if ds is not None:
+                    ds[r] = smp
+                if properties:
+                    props = properties_batch(model, smp[:n_properties], np.full(min(n_properties, n_samples), x[r, 10]))
+                    dmed[r], d16[r], d84[r] = (a[0] for a in summarise(props[None]))
         seconds = time.perf_counter() - t0
+        str_ds = lambda name, arr: fh.create_dataset(name, data=np.array(arr, dtype=h5py.string_dtype()))  # noqa: E731
+        str_ds("method", method.tolist())
+        if fallback is not None:
+            str_ds("fallback_trigger", trigger.tolist())
+            str_ds("fallback_status", status.tolist())
+            fh.create_dataset("chi2_best", data=chi2)
+            fh.attrs["fallback"] = json.dumps({"chi2_p": fallback.chi2_p, "chi2_cut": fallback.chi2_cut,
+                                               "n_check": fallback.n_check, "limit": fallback.limit,
+                                               "n_triggered": int(np.sum(trigger != "")), "n_refit": n_refit,
+                                               "n_nuts": n_nuts})
         fh.create_dataset("flags", data=flags)
         fh.create_dataset("flag_reason", data=np.array(flag_reasons(flags), dtype=h5py.string_dtype()))
         fh.create_dataset("support_score", data=score)
@@ -124,7 +171,9 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
         fh.attrs["model"] = json.dumps({k: posterior.meta.get(k) for k in ("flow_config", "train_config", "name")}, default=str)
     return {"n_rows": n, "n_inferred": int(vidx.size), "n_invalid": int(n - vidx.size),
             "n_outside_support": int(np.sum((flags & ROW_FLAGS["outside_support"]) != 0)), "seconds": seconds,
-            "median": med, "p16": p16, "p84": p84, "flags": flags}
+            "seconds_anpe": seconds_anpe, "median": med, "p16": p16, "p84": p84, "flags": flags,
+            "method": method, "fallback_trigger": trigger, "fallback_status": status, "chi2_best": chi2,
+            "n_fallback_triggered": int(np.sum(trigger != "")), "n_refit": n_refit, "n_nuts": n_nuts}
 
 
 def _runs(rows: np.ndarray):

@@ -29,10 +29,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--num-chains", type=int, default=4)
     p.add_argument("--diag-mass", action="store_true", help="diagonal instead of dense mass matrix")
     p.add_argument("--init", choices=("optimize", "median", "uniform"), default="optimize")
-    p.add_argument("--target-accept", type=float, default=0.8)
+    p.add_argument("--target-accept", type=float, default=0.9)
+    p.add_argument("--max-extensions", type=int, default=3,
+                   help="continue the chains by --num-samples draws at most this many times while R-hat/ESS fail")
     p.add_argument("--max-tree-depth", type=int, default=10)
-    p.add_argument("--sampler", choices=("gibbs", "nuts"), default="gibbs",
-                   help="gibbs: NUTS-within-Gibbs across the burst cut (exact, default); nuts: plain NUTS")
+    p.add_argument("--sampler", choices=("collapsed", "gibbs", "nuts"), default="collapsed",
+                   help="collapsed: NUTS with log M* and the burst state integrated out, then drawn exactly "
+                        "(default); gibbs: NUTS-within-Gibbs across the burst cut; nuts: plain NUTS")
     p.add_argument("--strategy", choices=("loop", "vmap"), default="loop")
     p.add_argument("--batch-size", type=int, default=4, help="galaxies per vmapped batch (--strategy vmap)")
     p.add_argument("--ssp", default=None, help="DSPS-format SSP HDF5 file (default: cached BC03 table)")
@@ -76,6 +79,9 @@ def _read_catalog(path: str, filters, rows):
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..host_devices import expose_cpu_cores
+
+    expose_cpu_cores()  # chains spread over the cores (before JAX starts)
     import jax
 
     if args.x64:
@@ -102,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{len(ids)} galaxies in {args.catalog}; {len(ids) - len(todo)} already done in {out}")
     cfg = NUTSConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
                      dense_mass=not args.diag_mass, init=args.init, target_accept_prob=args.target_accept,
-                     max_tree_depth=args.max_tree_depth, sampler=args.sampler)
+                     max_tree_depth=args.max_tree_depth, sampler=args.sampler, max_extensions=args.max_extensions)
     model = ProvabgsModel.build(args.ssp, None, args.filters, z_max=max(0.2, float(np.max(z))))
     summary_path = out / "summary.csv"
     old = []

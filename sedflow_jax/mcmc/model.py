@@ -24,6 +24,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import jax.random as jr
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
@@ -36,6 +37,12 @@ __all__ = [
     "AtRedshift",
     "photometry_model",
     "burst_split_model",
+    "collapsed_model",
+    "collapsed_log_likelihood",
+    "draw_mass_and_burst",
+    "log_age_position",
+    "burst_light_fraction",
+    "collapsed_coordinates",
     "mass_from_offset",
     "off_fburst",
     "burst_cut",
@@ -222,6 +229,151 @@ def burst_split_model(flux_model, flux_obs_nmgy, ivar, low, high, profile_mass: 
     ok = ivar > 0
     sigma = 1.0 / jnp.sqrt(jnp.where(ok, ivar, 1.0))
     numpyro.sample("flux_obs", dist.Normal(flux, sigma).mask(ok).to_event(1), obs=flux_obs_nmgy)
+
+
+def _unit_fluxes(flux_model, v_on, v_off):
+    """Fluxes with the burst on (at v_on) and off (at v_off), for the mass v[0] (both the same)."""
+    if hasattr(flux_model, "unit_flux_parts"):  # FixedRedshiftModel: one evaluation for both
+        theta = flow_to_physical(v_on)
+        nmf, burst = flux_model.unit_flux_parts(theta)
+        f_b = theta[5]
+        return (1 - f_b) * nmf + f_b * burst, (1 - f_b) * nmf
+    # general model: its own burst rule puts v_on before the cut and v_off after it
+    return flux_model(flow_to_physical(v_on), burst_on=1), flux_model(flow_to_physical(v_off), burst_on=0)
+
+
+def _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high):
+    """Per burst state: flow vectors, mass statistics (c, d) and log marginal; and m_ref.
+
+    Mass statistics refer to fluxes of 10^m_ref Msun (c in units of 10^m_ref), so the mass
+    integral runs over log10 M* - m_ref.
+    """
+    from .marginal import log_mass_integral, mass_statistics
+
+    j = T_BURST_INDEX
+    lo_t, hi_t = low[j], high[j]
+    lo_m, hi_m = low[0], high[0]
+    t_cut = burst_cut(flux_model, low, high)
+    p_on = (t_cut - lo_t) / (hi_t - lo_t)
+    # unit fluxes for 10^m_ref Msun (not 1 Msun): O(1) numbers keep float32 derivatives finite
+    m_ref = 0.5 * (lo_m + hi_m)
+    v, _ = collapsed_coordinates(rest, low, high, t_cut)
+    v = v.at[0].set(m_ref)
+    u = v[j]
+    v_on = v.at[j].set(split_to_t_burst(u, 1, lo_t, hi_t, t_cut))
+    v_off = v.at[j].set(split_to_t_burst(u, 0, lo_t, hi_t, t_cut))
+    unit_on, unit_off = _unit_fluxes(flux_model, v_on, v_off)
+    ok = ivar > 0
+    safe = jnp.where(ok, ivar, 1.0)
+    norm = 0.5 * jnp.sum(jnp.where(ok, jnp.log(safe / (2 * jnp.pi)), 0.0)) - jnp.log(hi_m - lo_m)
+    out = []
+    # a state with zero prior probability (t_cut clipped to a box edge) contributes nothing
+    for unit, prob in ((unit_on, p_on), (unit_off, 1 - p_on)):
+        c, d, chi2 = mass_statistics(unit, flux_obs_nmgy, ivar)
+        ll = norm - 0.5 * chi2 + log_mass_integral(c, d, lo_m - m_ref, hi_m - m_ref)
+        out.append((c, d, jnp.where(prob > 0, jnp.log(jnp.maximum(prob, 1e-30)) + ll, -jnp.inf)))
+    return (v_on, v_off), out, m_ref
+
+
+def log_age_position(w, lo, t_cut):
+    """u in (0, 1) from the sampled coordinate w in (0, 1) of the collapsed model, and log |du/dw|.
+
+    With the burst on, t_burst = lo + u (t_cut - lo); the map makes that t_burst = lo (t_cut/lo)^w,
+    uniform in log age. Young bursts change the fluxes far faster per Gyr than old ones (the SSPs
+    evolve in log age), so in u the posterior curvature varies by orders of magnitude along t_burst
+    and NUTS diverged at young bursts; in w it is even. The same u serves the burst-off piece
+    (any bijection of u does: the off likelihood does not depend on u), and the prior density of w,
+    du/dw, is added by :func:`collapsed_model`.
+    """
+    log_ratio = jnp.log(t_cut / lo)
+    t_on = lo * jnp.exp(w * log_ratio)
+    u = (t_on - lo) / (t_cut - lo)
+    return jnp.clip(u, 0.0, 1.0), jnp.log(t_on) + jnp.log(log_ratio) - jnp.log(t_cut - lo)
+
+
+#: reference age of the burst-light reparametrisation (:func:`burst_light_fraction`)
+BURST_T_REF_GYR = 1.0
+
+
+def burst_light_fraction(q, t_burst_gyr):
+    """f_burst from the sampled coordinate q in (0, 1), and log |d f_burst / d q|.
+
+    logit f_burst = logit q + ln(t_burst / 1 Gyr). A burst's light per unit mass falls roughly as
+    1/age, so q tracks the burst's share of the light rather than of the mass: the data constrain
+    q almost independently of t_burst, where f_burst lies on a ridge f_burst ~ t_burst that NUTS
+    could not follow at young ages (divergences). Exact: any bijection of q for fixed t_burst
+    keeps the posterior, with this Jacobian.
+    """
+    lq = jnp.log(q) - jnp.log1p(-q)
+    lf = lq + jnp.log(t_burst_gyr / BURST_T_REF_GYR)
+    f_b = jax.nn.sigmoid(lf)
+    # log f(1-f) - log q(1-q), with log sigmoid(x) = -softplus(-x)
+    log_jac = -jax.nn.softplus(-lf) - jax.nn.softplus(lf) + jax.nn.softplus(-lq) + jax.nn.softplus(lq)
+    return f_b, log_jac
+
+
+def collapsed_coordinates(rest, low, high, t_cut):
+    """The 11-D flow vector (log10 M* slot 0, t_burst slot holding the position u) from ``rest``.
+
+    ``rest`` (10,) are the collapsed model's sampled coordinates: the flow box without log10 M*,
+    with w (log-age position, :func:`log_age_position`) in t_burst's slot and q (burst light,
+    :func:`burst_light_fraction`) in f_burst's slot. Returns ``(v, log_jac)``, log_jac the log
+    prior density of (w, q) relative to the uniform (u, f_burst).
+    """
+    j, k = T_BURST_INDEX, F_BURST_INDEX
+    v = jnp.concatenate([jnp.zeros((1,), rest.dtype), rest])
+    u, jac_w = log_age_position(v[j], low[j], t_cut)
+    t_on = low[j] * jnp.exp(v[j] * jnp.log(t_cut / low[j]))
+    f_b, jac_q = burst_light_fraction(v[k], t_on)
+    return v.at[j].set(u).at[k].set(f_b), jac_w + jac_q
+
+
+def collapsed_log_likelihood(rest, flux_model, flux_obs_nmgy, ivar, low, high):
+    """log of p(fluxes | other 10 coordinates), with log10 M* and the burst state summed out.
+
+    ``rest`` (10,): the collapsed model's coordinates (:func:`collapsed_coordinates`). Equals ``log sum_s p(s) int L(logM, t_burst(u, s), ...) p(logM) dlogM``
+    for the Gaussian flux likelihood and the box prior of log10 M*; see :mod:`sedflow_jax.mcmc.marginal`.
+    """
+    _, ((_, _, l_on), (_, _, l_off)), _ = _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high)
+    return jnp.logaddexp(l_on, l_off)
+
+
+def collapsed_model(flux_model, flux_obs_nmgy, ivar, low, high):
+    """numpyro model of the 10 coordinates left after integrating out log10 M* and the burst state.
+
+    Site ``theta_rest`` ~ U(low'[1:], high'[1:]) (the flow box without log10 M*; t_burst's and
+    f_burst's slots hold w and q in (0, 1), whose prior density comes from
+    :func:`collapsed_coordinates`) and the factor :func:`collapsed_log_likelihood`. The density is smooth
+    (no burst jump, no mass ridge). Draws of the full posterior follow from
+    :func:`draw_mass_and_burst` applied to every draw of ``theta_rest``: together they sample
+    exactly the posterior of :func:`photometry_model`.
+    """
+    j = T_BURST_INDEX
+    low_u = low.at[j].set(0.0)
+    high_u = high.at[j].set(1.0)
+    rest = numpyro.sample("theta_rest", dist.Uniform(low_u[1:], high_u[1:]).to_event(1))
+    _, log_jac = collapsed_coordinates(rest, low, high, burst_cut(flux_model, low, high))
+    numpyro.factor("coordinate_jacobian", log_jac)
+    numpyro.factor("marginal_loglik", collapsed_log_likelihood(rest, flux_model, flux_obs_nmgy, ivar, low, high))
+
+
+def draw_mass_and_burst(key, rest, flux_model, flux_obs_nmgy, ivar, low, high):
+    """Exact conditional draw of (burst state s, log10 M*) given ``rest``; returns ``(theta_flow, s)``.
+
+    s ~ Bernoulli(p_on L_on / (p_on L_on + (1 - p_on) L_off)) with the mass-marginal likelihoods,
+    then log10 M* from its conditional density given s (:func:`~sedflow_jax.mcmc.marginal.sample_log_mass`).
+    """
+    from .marginal import sample_log_mass
+
+    k_s, k_m = jr.split(key)
+    (v_on, v_off), ((c_on, d_on, l_on), (c_off, d_off, l_off)), m_ref = _collapsed_states(
+        rest, flux_model, flux_obs_nmgy, ivar, low, high
+    )
+    s = jr.bernoulli(k_s, jax.nn.sigmoid(l_on - l_off)).astype(jnp.int32)
+    c, d = jnp.where(s > 0, c_on, c_off), jnp.where(s > 0, d_on, d_off)
+    logm = m_ref + sample_log_mass(k_m, c, d, low[0] - m_ref, high[0] - m_ref)
+    v = jnp.where(s > 0, v_on, v_off)
+    return v.at[0].set(logm), s
 
 
 def check_photometry(flux_obs_nmgy, ivar, n_band: int | None = None, *, name: str = "galaxy"):

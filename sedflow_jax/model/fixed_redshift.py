@@ -149,45 +149,64 @@ class FixedRedshiftModel(eqx.Module):
     def n_band(self) -> int:
         return self.band_matrix.shape[-2]
 
-    def _met_weights(self, zmet):
-        i, f = linear_weights(self.log10_zmet_grid, jnp.log10(zmet) + self.log10_zmet_offset)
-        n_met = self.log10_zmet_grid.shape[0]
-        return i, f, (1 - f)[:, None] * jax.nn.one_hot(i, n_met, dtype=self.dtype) + f[:, None] * jax.nn.one_hot(
-            i + 1, n_met, dtype=self.dtype
-        )
 
-    def rest_lnu_unit_mass(self, theta: Float[Array, " 12"], burst_on=None) -> Float[Array, " n_wave"]:
-        """Dust-attenuated rest-frame L_nu per Msun formed on the cropped grid (Lsun/Hz/Msun).
-
-        ``burst_on`` (optional, 0/1): whether the burst is kept. ``None`` applies the model's rule
-        (``t_burst < burst_limit_gyr``); the NUTS-within-Gibbs sampler passes its indicator, which
-        agrees with the rule everywhere except where float rounding puts t_burst on the cut.
-        """
+    def _lnu_parts(self, theta: Float[Array, " 12"]):
+        """(NMF light, burst light, dust transmission) on the cropped grid, per Msun formed."""
         theta = jnp.asarray(theta, self.dtype)
         if theta.shape != (N_THETA,):
             raise ValueError(f"theta must have shape ({N_THETA},) for one galaxy, got {theta.shape}; vmap for batches")
-        beta, f_b, t_b, gamma = theta[1:5], theta[5], theta[6], theta[7:9]
+        beta, t_b, gamma = theta[1:5], theta[6], theta[7:9]
         mass = beta @ self.mass_integrals
         m = mass / jnp.sum(mass)
         z_bins = jnp.clip(gamma @ self.zh_mids, ZMET_MIN, ZMET_MAX)
-        _, _, met_w = self._met_weights(z_bins)
-        w = m[:, None] * met_w  # (42, n_met)
-        young = jnp.dot(w[: self.n_young].reshape(-1), self.young_table, precision=HIGHEST)
-        old = jnp.dot(w.reshape(-1), self.old_table, precision=HIGHEST)
+        i_met, f_met = linear_weights(self.log10_zmet_grid, jnp.log10(z_bins) + self.log10_zmet_offset)
+        # only the two bracketing metallicities of each bin carry weight: gather those 2 x 42 rows
+        # instead of contracting all 42 x n_met (3.5x fewer flops; same sum)
+        n_met = self.log10_zmet_grid.shape[0]
+        row = jnp.arange(m.shape[0]) * n_met + i_met
+        w_lo, w_hi = m * (1 - f_met), m * f_met
+        ny = self.n_young
+        young = (jnp.dot(w_lo[:ny], self.young_table[row[:ny]], precision=HIGHEST)
+                 + jnp.dot(w_hi[:ny], self.young_table[row[:ny] + 1], precision=HIGHEST))
+        old = (jnp.dot(w_lo, self.old_table[row], precision=HIGHEST)
+               + jnp.dot(w_hi, self.old_table[row + 1], precision=HIGHEST))
         bc = jnp.exp(-theta[9] * jnp.exp(-self.ln_wave_over_v))  # birth cloud, index -1
         nmf = young * bc + old
         z_burst = jnp.clip(gamma @ self.zh_basis(t_b[None])[:, 0], ZMET_MIN, ZMET_MAX)
         ib, fb = linear_weights(self.log10_zmet_grid, jnp.log10(z_burst) + self.log10_zmet_offset)
         ia, fa = linear_weights(self.log10_age_grid, jnp.log10(t_b))
         burst = gather_bilinear(self.ssp_lnu, ib, fb, ia, fa)
+        tau_ism, n = theta[10], theta[11]
+        k = (self.calzetti + (0.85 - 1.9 * n) * self.drude_over_rv) * jnp.exp(n * self.ln_wave_over_v)
+        return nmf, burst, jnp.exp(-tau_ism * k)
+
+    def rest_lnu_unit_mass(self, theta: Float[Array, " 12"], burst_on=None) -> Float[Array, " n_wave"]:
+        """Dust-attenuated rest-frame L_nu per Msun formed on the cropped grid (Lsun/Hz/Msun).
+
+        ``burst_on`` (optional, 0/1): whether the burst is kept. ``None`` applies the model's rule
+        (``t_burst < burst_limit_gyr``); the NUTS samplers pass their indicator, which
+        agrees with the rule everywhere except where float rounding puts t_burst on the cut.
+        """
+        nmf, burst, trans = self._lnu_parts(theta)
+        f_b, t_b = jnp.asarray(theta[5], self.dtype), jnp.asarray(theta[6], self.dtype)
         if burst_on is None:
             keep = (t_b < self.burst_limit_gyr).astype(self.dtype)
         else:
             keep = jnp.asarray(burst_on).astype(self.dtype)
-        total = (1 - f_b) * nmf + (f_b * keep) * burst
-        tau_ism, n = theta[10], theta[11]
-        k = (self.calzetti + (0.85 - 1.9 * n) * self.drude_over_rv) * jnp.exp(n * self.ln_wave_over_v)
-        return total * jnp.exp(-tau_ism * k)
+        return ((1 - f_b) * nmf + (f_b * keep) * burst) * trans
+
+    def unit_flux_parts(self, theta: Float[Array, " 12"]) -> tuple[Float[Array, " n_band"], Float[Array, " n_band"]]:
+        """Fluxes (nmgy) of the NMF part and of the burst for 10^theta[0] Msun formed, dust included.
+
+        ``model(theta, burst_on=s) == (1 - f_burst) * nmf + s * f_burst * burst``: one evaluation
+        gives the fluxes with the burst on and off, which the mass-and-burst-marginalised
+        likelihood (:mod:`sedflow_jax.mcmc.marginal`) needs.
+        """
+        nmf, burst, trans = self._lnu_parts(theta)
+        scale = jnp.exp(jnp.asarray(theta[0], self.dtype) * jnp.log(10.0) + self.log_flux_scale)
+        parts = jnp.stack([nmf * trans, burst * trans])
+        out = jnp.dot(parts, self.band_matrix.T, precision=HIGHEST) * scale
+        return out[0], out[1]
 
     def __call__(self, theta: Float[Array, " 12"], burst_on=None) -> Float[Array, " n_band"]:
         """Fluxes in nanomaggies, one per filter (same as ``ProvabgsModel(theta, redshift)``).

@@ -127,8 +127,8 @@ def test_gibbs_recovers_jump_posterior(off_power):
     like = np.exp(-0.5 * ((f_obs - (1.0 * (t < t_cut) + 0.1 * t)) / sigma) ** 2)
     p_exact = np.sum(like[t < t_cut]) / np.sum(like)
     # profile_mass off: the toy's flux does not scale with the mass
-    cfg = NUTSConfig(num_warmup=300, num_samples=1500, num_chains=2, init_draws=8, init_keep=2, init_steps=20,
-                     dense_mass=False, profile_mass=False, off_power=off_power)
+    cfg = NUTSConfig(sampler="gibbs", num_warmup=300, num_samples=1500, num_chains=2, init_draws=8, init_keep=2,
+                     init_steps=20, dense_mass=False, profile_mass=False, off_power=off_power)
     run = jax.jit(make_run_one(cfg))
     out = run(jax.random.key(0), _ToyFlux(jnp.float32(t_cut)), jnp.array([f_obs], jnp.float32),
               jnp.array([1 / sigma**2], jnp.float32), prior.low, prior.high)

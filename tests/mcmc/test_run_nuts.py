@@ -45,8 +45,16 @@ def test_diagnose_flags_disagreeing_chains():
     bad[0, :, 0] += 0.3  # one chain in another mode
     d = diagnose(bad, np.zeros((4, 1000), bool), NUTSConfig())
     assert not d["converged"] and "R-hat" in d["reasons"][0]
-    d = diagnose(good, np.eye(4, 1000, dtype=bool), NUTSConfig())
+    few = np.zeros((4, 1000), bool)
+    few[:, ::500] = True  # 0.2% divergent: within the default 1% allowance, reported
+    d = diagnose(good, few, NUTSConfig())
+    assert d["converged"] and d["n_divergent"] == 8
+    many = np.zeros((4, 1000), bool)
+    many[:, ::50] = True  # 2%
+    d = diagnose(good, many, NUTSConfig())
     assert not d["converged"] and "divergent" in d["reasons"][0]
+    d = diagnose(good, few, NUTSConfig(max_divergence_fraction=0.0))  # the strict rule
+    assert not d["converged"]
 
 
 @pytest.mark.parametrize(
