@@ -390,7 +390,11 @@ def _chain_devices(cfg: NUTSConfig) -> int:
 
 def _compiled(cfg: NUTSConfig, kind: str = "jit"):
     """One compiled runner per (config, kind), cached across calls (compiles once per shape)."""
-    key = (cfg, kind)
+    # the convergence criteria and the extension count act on the host: not part of the compile
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        key = (dataclasses.replace(cfg, rhat_max=1.01, ess_min=400.0, max_divergence_fraction=0.01, max_extensions=0),
+               kind)
     if key not in _RUN_CACHE:
         run_one = make_run_one(cfg)
         if kind == "jit":

@@ -11,7 +11,7 @@ import pytest
 from sedflow_jax.mcmc.run import NotConvergedError, NotConvergedWarning, NUTSConfig, diagnose, run_nuts
 
 # the same settings as test_cli.py passes on the command line: one compile (cached) serves both files
-SHORT = NUTSConfig(num_warmup=30, num_samples=20, num_chains=2)
+SHORT = NUTSConfig(num_warmup=30, num_samples=20, num_chains=2, max_extensions=0)
 
 
 def test_short_run_reports_non_convergence(nuts_model, galaxy, tmp_path):
