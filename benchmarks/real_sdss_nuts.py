@@ -1,0 +1,120 @@
+"""ANPE (shipped model) vs NUTS on real SDSS MGS galaxies spanning colour and brightness.
+
+Reads both ``../shared/data/sdss_mgs`` files with :func:`sedflow_jax.io.catalog.read_sdss_mgs`, keeps
+unflagged rows inside the flow's redshift range (0.02 < z < 0.2), and picks ``--n-gal`` galaxies on a grid
+of g - r colour x r magnitude quantiles (so blue/red and bright/faint are all represented). For each:
+NUTS (default :class:`~sedflow_jax.mcmc.NUTSConfig`, fluxes from the magnitudes as the fallback does) and
+the flow posterior; W1/sigma_NUTS per parameter and C2ST, as in ``anpe_vs_nuts.py``. Writes
+``benchmarks/results/real_sdss_nuts.json`` after every galaxy (a partial run keeps its results).
+
+    python benchmarks/real_sdss_nuts.py --n-gal 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import warnings
+from pathlib import Path
+
+from sedflow_jax.host_devices import expose_cpu_cores
+
+expose_cpu_cores()  # before JAX starts: a galaxy's chains run on all cores
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def select(x: np.ndarray, flags: np.ndarray, n_gal: int, seed: int) -> np.ndarray:
+    """Rows on a (g - r) x r quantile grid: one random unflagged galaxy per cell, 0.02 < z < 0.2."""
+    ok = np.flatnonzero((flags == 0) & (x[:, 10] > 0.02) & (x[:, 10] < 0.2))
+    gr, r = x[ok, 1] - x[ok, 2], x[ok, 2]
+    n_c = int(np.ceil(np.sqrt(n_gal)))
+    ec = np.quantile(gr, np.linspace(0, 1, n_c + 1))
+    em = np.quantile(r, np.linspace(0, 1, n_c + 1))
+    rng = np.random.default_rng(seed)
+    picks = []
+    for i in range(n_c):
+        for j in range(n_c):
+            cell = ok[(gr >= ec[i]) & (gr <= ec[i + 1]) & (r >= em[j]) & (r <= em[j + 1])]
+            if cell.size:
+                picks.append(int(rng.choice(cell)))
+    rng.shuffle(picks)
+    return np.array(sorted(picks[:n_gal]))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    p.add_argument("--n-gal", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-compare", type=int, default=2000)
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = p.parse_args(argv)
+
+    from sedflow_jax.anpe import Posterior
+    from sedflow_jax.anpe.fallback import fluxes_from_x
+    from sedflow_jax.io.atomic import atomic_write_json
+    from sedflow_jax.io.catalog import CatalogColumns, prepare_x, read_sdss_mgs
+    from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts
+    from sedflow_jax.model import ProvabgsModel
+    from sedflow_jax.params import THETA_NAMES
+    from sedflow_jax.validation import c2st, wasserstein_over_sigma
+
+    shared = Path(args.shared) / "data" / "sdss_mgs"
+    tabs = [read_sdss_mgs(shared / f"SDSS_MGS.{part}", id_prefix=part) for part in ("train", "test")]
+    table = {k: np.concatenate([t[k] for t in tabs]) for k in tabs[0]}
+    post = Posterior.load()
+    x, flags = prepare_x(table, CatalogColumns(id="id"), redshift_range=post.redshift_range)
+    sel = select(x, flags, args.n_gal, args.seed)
+    model = ProvabgsModel.build(z_max=0.2)
+    cfg = NUTSConfig()
+    flux, ivar = fluxes_from_x(x)
+    recs = []
+    t_all = time.perf_counter()
+    for k, i in enumerate(sel):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotConvergedWarning)
+            res = run_nuts(jax.random.fold_in(jax.random.key(args.seed), k), flux[i], ivar[i], float(x[i, 10]),
+                           model=model, config=cfg, galaxy_id=str(table["id"][i]))
+        d = res.diagnostics
+        nuts = np.asarray(res.idata.posterior["theta"]).reshape(-1, len(THETA_NAMES))
+        anpe = np.asarray(post.sample(jax.random.fold_in(jax.random.key(args.seed + 1), k), x[i], args.n_compare))
+        w = wasserstein_over_sigma(anpe, nuts)
+        acc = c2st(anpe, nuts, classifier="mlp", seed=1)
+        recs.append({"row": int(i), "id": str(table["id"][i]), "z": float(x[i, 10]), "mag_r": float(x[i, 2]),
+                     "g_minus_r": float(x[i, 1] - x[i, 2]), "nuts_converged": bool(res.converged),
+                     "nuts_wall_s": d["wall_s"], "nuts_max_rhat": d["max_rhat"], "nuts_min_ess_bulk": d["min_ess_bulk"],
+                     "nuts_divergent_fraction": d["divergent_fraction"], "nuts_reasons": d["reasons"],
+                     "nuts_log10_mstar_p50": float(np.median(nuts[:, 0])),
+                     "wasserstein_over_sigma": dict(zip(THETA_NAMES, w.round(4).tolist())), "c2st": acc})
+        W = np.array([[r["wasserstein_over_sigma"][n] for n in THETA_NAMES] for r in recs])
+        conv = np.array([r["nuts_converged"] for r in recs])
+        base = {"device": str(jax.devices()[0]), "n_galaxies": len(recs), "nuts_converged": int(conv.sum()),
+                "data": "SDSS MGS (real)"}
+        out = {
+            "machine": {"platform": platform.platform(), "n_cores": os.cpu_count(), "jax_version": jax.__version__,
+                        "n_devices": jax.local_device_count()},
+            "nuts_config": {f: getattr(cfg, f) for f in cfg.__dataclass_fields__},
+            "complete": k == len(sel) - 1, "n_galaxies": len(recs), "nuts_converged": int(conv.sum()),
+            "records": [{"name": "wasserstein_over_sigma", "value": float(np.median(W[:, j])), "unit": "sigma_NUTS",
+                         "params": base | {"parameter": n, "statistic": "median over galaxies"}}
+                        for j, n in enumerate(THETA_NAMES)]
+                       + [{"name": "nuts_seconds_per_galaxy", "value": float(np.median([r["nuts_wall_s"] for r in recs])),
+                           "unit": "s", "params": base | {"statistic": "median (first includes compile)"}}],
+            "wasserstein_log10_mstar_median_converged": float(np.median(W[conv, 0])) if conv.any() else None,
+            "c2st_median": float(np.median([r["c2st"] for r in recs])),
+            "galaxies": recs, "total_wall_s": time.perf_counter() - t_all,
+        }
+        atomic_write_json(Path(args.out) / "real_sdss_nuts.json", out)
+        print(f"{k + 1}/{len(sel)} row {i} r={x[i, 2]:.2f} g-r={x[i, 1] - x[i, 2]:.2f} z={x[i, 10]:.3f}: NUTS "
+              f"{d['wall_s']:.0f} s converged={res.converged} ({'; '.join(d['reasons'])}); W1/sigma log M* {w[0]:.2f}, "
+              f"tau_ism {w[10]:.2f}; C2ST {acc:.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
