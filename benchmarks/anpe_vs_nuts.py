@@ -33,19 +33,12 @@ import jax  # noqa: E402
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nuts_recovery import select_galaxies  # noqa: E402  same test galaxies as the NUTS recovery benchmark
+from nuts_recovery import add_nuts_arguments, select_galaxies  # noqa: E402  same galaxies and settings
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n-gal", type=int, default=20)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--num-warmup", type=int, default=500)
-    p.add_argument("--num-samples", type=int, default=500)
-    p.add_argument("--num-chains", type=int, default=4)
-    p.add_argument("--max-tree-depth", type=int, default=10)
-    p.add_argument("--target-accept", type=float, default=0.9)
-    p.add_argument("--max-extensions", type=int, default=3)
+    add_nuts_arguments(p)
     p.add_argument("--n-compare", type=int, default=2000, help="ANPE draws used for the agreement metrics")
     p.add_argument("--classifier", default="mlp", choices=("mlp", "gbt", "rf"), help="C2ST classifier")
     p.add_argument("--quick", action="store_true",

@@ -95,20 +95,25 @@ def select_galaxies(n_gal: int, seed: int):
     return rows, sel, sim
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_nuts_arguments(p: argparse.ArgumentParser) -> None:
+    """Galaxy selection and NUTS settings shared by this benchmark and ``anpe_vs_nuts.py``."""
     p.add_argument("--n-gal", type=int, default=20)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--num-warmup", type=int, default=500)
     p.add_argument("--num-samples", type=int, default=500)
     p.add_argument("--num-chains", type=int, default=4)
-    p.add_argument("--diag-mass", action="store_true")
-    p.add_argument("--sampler", default="collapsed", choices=("collapsed", "gibbs", "nuts"))
+    p.add_argument("--max-tree-depth", type=int, default=10)
     p.add_argument("--target-accept", type=float, default=0.9)
     p.add_argument("--max-extensions", type=int, default=3)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_nuts_arguments(p)
+    p.add_argument("--diag-mass", action="store_true")
+    p.add_argument("--sampler", default="collapsed", choices=("collapsed", "gibbs", "nuts"))
     p.add_argument("--no-profile-mass", action="store_true")
     p.add_argument("--off-power", type=float, default=4.0)
-    p.add_argument("--max-tree-depth", type=int, default=10)
     p.add_argument("--tag", default="", help="suffix of the output file names")
     p.add_argument("--init", default="optimize")
     p.add_argument("--strategy", default="loop", choices=("loop", "vmap"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -26,6 +27,8 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from real_sdss import read_both  # noqa: E402  the catalogue run's reader of both MGS files
 
 
 def select(x: np.ndarray, flags: np.ndarray, n_gal: int, seed: int) -> np.ndarray:
@@ -58,15 +61,13 @@ def main(argv=None) -> int:
     from sedflow_jax.anpe import Posterior
     from sedflow_jax.anpe.fallback import fluxes_from_x
     from sedflow_jax.io.atomic import atomic_write_json
-    from sedflow_jax.io.catalog import CatalogColumns, prepare_x, read_sdss_mgs
+    from sedflow_jax.io.catalog import CatalogColumns, prepare_x
     from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts
     from sedflow_jax.model import ProvabgsModel
     from sedflow_jax.params import THETA_NAMES
     from sedflow_jax.validation import c2st, wasserstein_over_sigma
 
-    shared = Path(args.shared) / "data" / "sdss_mgs"
-    tabs = [read_sdss_mgs(shared / f"SDSS_MGS.{part}", id_prefix=part) for part in ("train", "test")]
-    table = {k: np.concatenate([t[k] for t in tabs]) for k in tabs[0]}
+    table = read_both(Path(args.shared), None)  # both MGS files, as the catalogue run reads them
     post = Posterior.load()
     x, flags = prepare_x(table, CatalogColumns(id="id"), redshift_range=post.redshift_range)
     sel = select(x, flags, args.n_gal, args.seed)

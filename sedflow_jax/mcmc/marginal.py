@@ -19,7 +19,7 @@ logM ~ U(lo, hi) the marginal is ``exp(-chi2_min/2) / (hi - lo) * I(c, d)`` with
 ``I = int_lo^hi exp(-(c 10^y - d)^2 / 2) dy``, computed by Gauss-Legendre quadrature on segments
 whose ends are placed where ``c 10^y - d = 0, +-1, +-3, +-8`` and, for a peak outside the box,
 along the decay from the nearer box edge (:func:`log_mass_integral`; relative
-error < 1e-6 against ``scipy.integrate.quad`` in float64, ``tests/mcmc/test_marginal.py``).
+error < 1e-6 against ``scipy.integrate.quad`` in float64, ``tests/mcmc/test_collapsed.py``).
 
 Burst. t_burst ~ U(lo_t, hi_t) is written as a state s (on: t_burst < t_cut) with prior
 p_on = (t_cut - lo_t) / (hi_t - lo_t) and a position u ~ U(0, 1) inside the state's piece
@@ -126,7 +126,7 @@ def sample_log_mass(key, c, d, lo, hi):
     A segment is chosen by its quadrature mass; inside it, one of 64 equal sub-intervals by its
     trapezoid mass, and the position from the linear density between the sub-interval's ends
     (inverse CDF in closed form). The discretisation error is far below Monte Carlo noise
-    (``tests/mcmc/test_marginal.py`` compares with the exact CDF).
+    (``tests/mcmc/test_collapsed.py`` compares with the exact CDF).
     """
     k_seg, k_sub, k_pos = jr.split(key, 3)
     seg, ends, y_ref, big_d = _segment_log_integrals(c, d, lo, hi)

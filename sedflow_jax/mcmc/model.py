@@ -243,7 +243,8 @@ def _unit_fluxes(flux_model, v_on, v_off):
 
 
 def _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high):
-    """Per burst state: flow vectors, mass statistics (c, d) and log marginal; and m_ref.
+    """Per burst state: flow vectors, mass statistics (c, d) and log marginal; m_ref; the log
+    prior density of the collapsed coordinates (:func:`collapsed_coordinates`).
 
     Mass statistics refer to fluxes of 10^m_ref Msun (c in units of 10^m_ref), so the mass
     integral runs over log10 M* - m_ref.
@@ -257,7 +258,7 @@ def _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high):
     p_on = (t_cut - lo_t) / (hi_t - lo_t)
     # unit fluxes for 10^m_ref Msun (not 1 Msun): O(1) numbers keep float32 derivatives finite
     m_ref = 0.5 * (lo_m + hi_m)
-    v, _ = collapsed_coordinates(rest, low, high, t_cut)
+    v, log_jac = collapsed_coordinates(rest, low, high, t_cut)
     v = v.at[0].set(m_ref)
     u = v[j]
     v_on = v.at[j].set(split_to_t_burst(u, 1, lo_t, hi_t, t_cut))
@@ -272,11 +273,12 @@ def _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high):
         c, d, chi2 = mass_statistics(unit, flux_obs_nmgy, ivar)
         ll = norm - 0.5 * chi2 + log_mass_integral(c, d, lo_m - m_ref, hi_m - m_ref)
         out.append((c, d, jnp.where(prob > 0, jnp.log(jnp.maximum(prob, 1e-30)) + ll, -jnp.inf)))
-    return (v_on, v_off), out, m_ref
+    return (v_on, v_off), out, m_ref, log_jac
 
 
 def log_age_position(w, lo, t_cut):
-    """u in (0, 1) from the sampled coordinate w in (0, 1) of the collapsed model, and log |du/dw|.
+    """u in (0, 1) from the sampled coordinate w in (0, 1) of the collapsed model, the burst-on age
+    t_on = lo + u (t_cut - lo) (Gyr), and log |du/dw|.
 
     With the burst on, t_burst = lo + u (t_cut - lo); the map makes that t_burst = lo (t_cut/lo)^w,
     uniform in log age. Young bursts change the fluxes far faster per Gyr than old ones (the SSPs
@@ -288,7 +290,7 @@ def log_age_position(w, lo, t_cut):
     log_ratio = jnp.log(t_cut / lo)
     t_on = lo * jnp.exp(w * log_ratio)
     u = (t_on - lo) / (t_cut - lo)
-    return jnp.clip(u, 0.0, 1.0), jnp.log(t_on) + jnp.log(log_ratio) - jnp.log(t_cut - lo)
+    return jnp.clip(u, 0.0, 1.0), t_on, jnp.log(t_on) + jnp.log(log_ratio) - jnp.log(t_cut - lo)
 
 
 #: reference age of the burst-light reparametrisation (:func:`burst_light_fraction`)
@@ -322,8 +324,7 @@ def collapsed_coordinates(rest, low, high, t_cut):
     """
     j, k = T_BURST_INDEX, F_BURST_INDEX
     v = jnp.concatenate([jnp.zeros((1,), rest.dtype), rest])
-    u, jac_w = log_age_position(v[j], low[j], t_cut)
-    t_on = low[j] * jnp.exp(v[j] * jnp.log(t_cut / low[j]))
+    u, t_on, jac_w = log_age_position(v[j], low[j], t_cut)
     f_b, jac_q = burst_light_fraction(v[k], t_on)
     return v.at[j].set(u).at[k].set(f_b), jac_w + jac_q
 
@@ -334,7 +335,7 @@ def collapsed_log_likelihood(rest, flux_model, flux_obs_nmgy, ivar, low, high):
     ``rest`` (10,): the collapsed model's coordinates (:func:`collapsed_coordinates`). Equals ``log sum_s p(s) int L(logM, t_burst(u, s), ...) p(logM) dlogM``
     for the Gaussian flux likelihood and the box prior of log10 M*; see :mod:`sedflow_jax.mcmc.marginal`.
     """
-    _, ((_, _, l_on), (_, _, l_off)), _ = _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high)
+    _, ((_, _, l_on), (_, _, l_off)), _, _ = _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high)
     return jnp.logaddexp(l_on, l_off)
 
 
@@ -352,9 +353,10 @@ def collapsed_model(flux_model, flux_obs_nmgy, ivar, low, high):
     low_u = low.at[j].set(0.0)
     high_u = high.at[j].set(1.0)
     rest = numpyro.sample("theta_rest", dist.Uniform(low_u[1:], high_u[1:]).to_event(1))
-    _, log_jac = collapsed_coordinates(rest, low, high, burst_cut(flux_model, low, high))
+    # one evaluation of the coordinates and fluxes serves the Jacobian and the likelihood
+    _, ((_, _, l_on), (_, _, l_off)), _, log_jac = _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high)
     numpyro.factor("coordinate_jacobian", log_jac)
-    numpyro.factor("marginal_loglik", collapsed_log_likelihood(rest, flux_model, flux_obs_nmgy, ivar, low, high))
+    numpyro.factor("marginal_loglik", jnp.logaddexp(l_on, l_off))
 
 
 def draw_mass_and_burst(key, rest, flux_model, flux_obs_nmgy, ivar, low, high):
@@ -366,7 +368,7 @@ def draw_mass_and_burst(key, rest, flux_model, flux_obs_nmgy, ivar, low, high):
     from .marginal import sample_log_mass
 
     k_s, k_m = jr.split(key)
-    (v_on, v_off), ((c_on, d_on, l_on), (c_off, d_off, l_off)), m_ref = _collapsed_states(
+    (v_on, v_off), ((c_on, d_on, l_on), (c_off, d_off, l_off)), m_ref, _ = _collapsed_states(
         rest, flux_model, flux_obs_nmgy, ivar, low, high
     )
     s = jr.bernoulli(k_s, jax.nn.sigmoid(l_on - l_off)).astype(jnp.int32)

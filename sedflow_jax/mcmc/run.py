@@ -179,7 +179,7 @@ def _model_fn(cfg: NUTSConfig):
 
 
 def _flat_to_sites(cfg: NUTSConfig, x):
-    """Unconstrained (..., 11) vector -> the model's continuous sites (unconstrained values)."""
+    """Unconstrained (..., 11) vector (10 for the collapsed sampler) -> the model's continuous sites."""
     if cfg.sampler == "nuts":
         return {"theta_flow": x}
     if cfg.sampler == "collapsed":
@@ -322,8 +322,7 @@ def make_run_one(cfg: NUTSConfig):
     ``init='optimize'``), ``t_cut`` (), and ``state``, the sampler state after the last draw (to
     continue sampling with :func:`make_extend`).
     """
-    prefix, _ = _fields(cfg)
-    _, fields = _fields(cfg)
+    prefix, fields = _fields(cfg)
 
     def run_one(key, flux_model, flux_obs, ivar, low, high):
         k_init, k_mcmc = jr.split(key)

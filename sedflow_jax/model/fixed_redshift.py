@@ -18,7 +18,6 @@ to the host is linear or parameter-free), so the fluxes agree to float32 roundin
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -148,7 +147,6 @@ class FixedRedshiftModel(eqx.Module):
     @property
     def n_band(self) -> int:
         return self.band_matrix.shape[-2]
-
 
     def _lnu_parts(self, theta: Float[Array, " 12"]):
         """(NMF light, burst light, dust transmission) on the cropped grid, per Msun formed."""
