@@ -7,12 +7,19 @@ as NUTS's effective sample size (the smallest bulk ESS over parameters) and time
 is measured with NUTS as the reference: W1/sigma per parameter and C2ST, on a fixed number of
 ANPE draws (``--n-compare``) so the metric is not dominated by a tiny ESS.
 
+ANPE-IS (``sedflow_jax.anpe.importance``) is measured beside the raw flow: ``--is-proposal`` flow
+draws per galaxy reweighted by the exact posterior, with PSIS k-hat and ESS; its agreement with
+NUTS is reported over all galaxies and over those where the reweighting is reliable.
+``--nuts-cache DIR`` keeps each galaxy's NUTS draws and diagnostics (keyed by the NUTS settings),
+so another flow (``--model``) is compared against the same reference without rerunning NUTS.
+
 Writes ``<out>/anpe_vs_nuts.json`` (records ``nuts_seconds_per_galaxy``, ``anpe_seconds_per_galaxy``,
 ``speedup``, ``wasserstein_over_sigma`` with params ``parameter``, ``device``, ``nuts_converged``)
 and ``<out>/anpe_vs_nuts.png``.
 
     python benchmarks/anpe_vs_nuts.py --n-gal 20        # default NUTS config (long on 2 CPUs)
     python benchmarks/anpe_vs_nuts.py --quick           # 2 galaxies, short chains (< 90 s on 2 CPUs)
+    python benchmarks/anpe_vs_nuts.py --n-gal 20 --nuts-cache /tmp/nuts_ref --model DIR   # new flow, same NUTS
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import jax  # noqa: E402
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nuts_recovery import add_nuts_arguments, select_galaxies  # noqa: E402  same galaxies and settings
+from nuts_recovery import add_nuts_arguments, cached_nuts, select_galaxies  # noqa: E402  same galaxies, settings
 
 
 def main(argv=None) -> int:
@@ -43,13 +50,19 @@ def main(argv=None) -> int:
     p.add_argument("--classifier", default="mlp", choices=("mlp", "gbt", "rf"), help="C2ST classifier")
     p.add_argument("--quick", action="store_true",
                    help="2 galaxies, 2 chains x (100 + 100), tree depth 8, gbt C2ST (smoke test)")
+    p.add_argument("--model", default=None, help="ANPE model directory (default: the shipped flow)")
+    p.add_argument("--is-proposal", type=int, default=131072, help="ANPE-IS proposal draws per galaxy (0: off)")
+    p.add_argument("--nuts-cache", default=None, help="directory to keep/reuse NUTS draws per galaxy")
+    p.add_argument("--tag", default="", help="suffix of the output file names")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = p.parse_args(argv)
     if args.quick:
         args.n_gal, args.num_chains, args.num_warmup, args.num_samples = 2, 2, 100, 100  # no extensions
         args.max_tree_depth, args.classifier, args.n_compare = 8, "gbt", 1000
+        args.is_proposal = min(args.is_proposal, 16384)
 
     from sedflow_jax.anpe import Posterior
+    from sedflow_jax.anpe.importance import importance_sample
     from sedflow_jax.io.atomic import atomic_path, atomic_write_json
     from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts
     from sedflow_jax.params import THETA_NAMES
@@ -61,7 +74,7 @@ def main(argv=None) -> int:
                      max_tree_depth=args.max_tree_depth, target_accept_prob=args.target_accept,
                      max_extensions=0 if args.quick else args.max_extensions)
     t = time.perf_counter()
-    post = Posterior.load()
+    post = Posterior.load(args.model)
     post.sample(jax.random.key(0), rows["x"][sel[0]], 64)  # compile a first shape
     anpe_load_s = time.perf_counter() - t
     device = str(jax.devices()[0])
@@ -81,7 +94,24 @@ def main(argv=None) -> int:
              "params": base | {"statistic": "median; draws = NUTS min bulk ESS; compiled, model loaded"}},
             {"name": "speedup", "value": nuts_med / anpe_med, "unit": "x", "params": base},
         ] + [{"name": "wasserstein_over_sigma", "value": float(np.median(W[:, j])), "unit": "sigma_NUTS",
-              "params": base | {"parameter": n, "statistic": "median over galaxies"}} for j, n in enumerate(THETA_NAMES)]
+              "params": base | {"parameter": n, "method": "anpe", "statistic": "median over galaxies"}}
+             for j, n in enumerate(THETA_NAMES)]
+        is_summary = {}
+        if args.is_proposal:
+            ok = [r for r in recs if r["is_reliable"]]
+            records += [{"name": "anpe_is_seconds_per_galaxy", "value": float(np.median([r["is_wall_s"] for r in recs])),
+                         "unit": "s", "params": base | {"n_proposal": args.is_proposal, "statistic": "median"}},
+                        {"name": "anpe_is_reliable_fraction", "value": len(ok) / len(recs), "unit": "",
+                         "params": base | {"n_proposal": args.is_proposal, "criterion": "Pareto k <= 0.7, ESS >= 400"}}]
+            if ok:
+                Wi = np.array([[r["is_wasserstein_over_sigma"][n] for n in THETA_NAMES] for r in ok])
+                records += [{"name": "wasserstein_over_sigma", "value": float(np.median(Wi[:, j])), "unit": "sigma_NUTS",
+                             "params": base | {"parameter": n, "method": "anpe_is", "n_reliable": len(ok),
+                                               "statistic": "median over galaxies where ANPE-IS is reliable"}}
+                            for j, n in enumerate(THETA_NAMES)]
+            is_summary = {"anpe_is_n_reliable": len(ok), "anpe_is_median_ess": float(np.median([r["is_ess"] for r in recs])),
+                          "anpe_is_median_pareto_k": float(np.median([r["is_pareto_k"] for r in recs])),
+                          "anpe_is_coverage_68_reliable": float(np.mean([r["is_in_68"] for r in ok])) if ok else None}
         out = {
             "machine": {"platform": platform.platform(), "n_cores": os.cpu_count(), "jax_version": jax.__version__,
                         "device": device},
@@ -98,12 +128,13 @@ def main(argv=None) -> int:
             "nuts_median_gradient_evals_total": float(np.median([r["nuts_gradient_evals_total"] for r in recs])),
             "nuts_median_wall_s_converged": (float(np.median([r["nuts_wall_s"] for r in recs if r["nuts_converged"]]))
                                              if n_conv else None),
+            "model": str(args.model or "shipped default"), **is_summary,
             "records": records, "galaxies": recs, "total_wall_s": time.perf_counter() - t_all,
             "notes": "NUTS is the reference; an unconverged NUTS run makes the agreement metrics indicative only.",
         }
         dest = Path(args.out)
         dest.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(dest / "anpe_vs_nuts.json", out)
+        atomic_write_json(dest / f"anpe_vs_nuts{args.tag}.json", out)
 
         import matplotlib
 
@@ -111,10 +142,20 @@ def main(argv=None) -> int:
         import matplotlib.pyplot as plt
 
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [2, 1]})
+        xs = np.arange(len(THETA_NAMES))
         for row in W:
-            a1.plot(np.arange(len(THETA_NAMES)), row, "o", alpha=0.5, color="C0")
-        a1.plot(np.arange(len(THETA_NAMES)), np.median(W, 0), "k_", ms=14, label="median")
-        a1.set_xticks(np.arange(len(THETA_NAMES)), THETA_NAMES, rotation=60, ha="right", fontsize=7)
+            a1.plot(xs - 0.12, row, "o", alpha=0.4, color="C0", ms=4)
+        a1.plot(xs - 0.12, np.median(W, 0), "_", color="C0", ms=14, mew=2, label="ANPE (flow), median")
+        ok = [r for r in recs if r.get("is_reliable")]
+        if ok:
+            Wi = np.array([[r["is_wasserstein_over_sigma"][n] for n in THETA_NAMES] for r in ok])
+            for row in Wi:
+                a1.plot(xs + 0.12, row, "s", alpha=0.4, color="C2", ms=4)
+            a1.plot(xs + 0.12, np.median(Wi, 0), "_", color="C2", ms=14, mew=2,
+                    label=f"ANPE-IS where reliable ({len(ok)}), median")
+        a1.axhline(0.2, color="k", ls=":", lw=1, label="target 0.2")
+        a1.set_yscale("log")
+        a1.set_xticks(xs, THETA_NAMES, rotation=60, ha="right", fontsize=7)
         a1.set_ylabel("W1 / sigma_NUTS")
         a1.set_title(f"ANPE vs NUTS, {len(recs)} galaxies ({n_conv} NUTS converged)")
         a1.legend(fontsize=7)
@@ -123,21 +164,32 @@ def main(argv=None) -> int:
         a2.set_ylabel("seconds per galaxy")
         a2.set_title(f"speed-up {nuts_med / anpe_med:.0f}x ({device})")
         fig.tight_layout()
-        with atomic_path(dest / "anpe_vs_nuts.png") as tmp:
+        with atomic_path(dest / f"anpe_vs_nuts{args.tag}.png") as tmp:
             fig.savefig(tmp, format="png", dpi=120)
         print(json.dumps({"nuts_seconds_per_galaxy": nuts_med, "anpe_seconds_per_galaxy": anpe_med,
                           "speedup": nuts_med / anpe_med, "nuts_converged": n_conv, "n_galaxies": len(recs),
                           "total_wall_s": out["total_wall_s"]}))
 
+    cfg_sig = json.dumps({"seed": args.seed, "n_gal": args.n_gal,
+                          "nuts": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}}, sort_keys=True, default=str)
+
+    def nuts_reference(k, i, flux, sig, z, truth):
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotConvergedWarning)
+                return run_nuts(jax.random.fold_in(jax.random.key(args.seed + 1), k), flux, 1.0 / sig**2, float(z),
+                                model=sim.model, config=cfg, galaxy_id=str(i), truth=truth)
+
+        return cached_nuts(args.nuts_cache, f"galaxy_{i}", cfg_sig, run)
+
+    def in68(samples, truth):
+        lo, hi = np.quantile(samples, [0.16, 0.84], axis=0)
+        return ((truth >= lo) & (truth <= hi)).tolist()
+
     recs = []
     for k, i in enumerate(sel):
         flux, sig, z, truth, x = (rows[c][i] for c in ("flux_obs_nmgy", "sigma_flux_nmgy", "redshift", "theta", "x"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotConvergedWarning)
-            res = run_nuts(jax.random.fold_in(jax.random.key(args.seed + 1), k), flux, 1.0 / sig**2, float(z),
-                           model=sim.model, config=cfg, galaxy_id=str(i), truth=truth)
-        d = res.diagnostics
-        nuts = np.asarray(res.idata.posterior["theta"]).reshape(-1, len(THETA_NAMES))
+        nuts, d, converged = nuts_reference(k, i, flux, sig, z, truth)
         n_ess = max(1, int(np.floor(d["min_ess_bulk"])))
         key = jax.random.fold_in(jax.random.key(args.seed + 2), k)
         post.sample(key, x, n_ess)  # compile this sample count (not timed)
@@ -145,27 +197,34 @@ def main(argv=None) -> int:
         post.sample(key, x, n_ess)
         anpe_s = time.perf_counter() - t
         anpe = post.sample(jax.random.fold_in(key, 1), x, args.n_compare)
-        lo68, hi68 = np.quantile(nuts, [0.16, 0.84], axis=0)
-        in68 = ((truth >= lo68) & (truth <= hi68)).tolist()
-        a_lo, a_hi = np.quantile(anpe, [0.16, 0.84], axis=0)
-        anpe_in68 = ((truth >= a_lo) & (truth <= a_hi)).tolist()
+        is_rec = {}
+        if args.is_proposal:
+            t = time.perf_counter()
+            isr = importance_sample(jax.random.fold_in(key, 2), post, sim.model, x, n_proposal=args.is_proposal,
+                                    n_samples=args.n_compare)
+            is_rec = {"is_wall_s": time.perf_counter() - t, "is_ess": isr.ess, "is_pareto_k": isr.pareto_k,
+                      "is_reliable": isr.reliable, "is_reasons": list(isr.reasons),
+                      "is_wasserstein_over_sigma": dict(zip(THETA_NAMES, wasserstein_over_sigma(isr.samples, nuts)
+                                                            .round(4).tolist())),
+                      "is_in_68": in68(isr.samples, truth)}
         w = wasserstein_over_sigma(anpe, nuts)
         acc = c2st(anpe, nuts, classifier=args.classifier, seed=1)
         recs.append({"row": int(i), "redshift": float(z), "r_true": float(22.5 - 2.5 * np.log10(rows["flux_nmgy"][i, 2])),
                      "nuts_wall_s": d["wall_s"], "nuts_wall_includes_compile": k == 0,
-                     "nuts_gradient_evals_total": d["n_gradient_evals_total"], "nuts_converged": bool(res.converged),
+                     "nuts_gradient_evals_total": d["n_gradient_evals_total"], "nuts_converged": converged,
                      "nuts_max_rhat": d["max_rhat"], "nuts_min_ess_bulk": d["min_ess_bulk"],
                      "nuts_min_ess_tail": d["min_ess_tail"], "nuts_n_divergent": d["n_divergent"],
                      "nuts_reasons": d["reasons"], "anpe_n_samples": n_ess, "anpe_wall_s": anpe_s,
                      "speedup": d["wall_s"] / anpe_s, "wasserstein_over_sigma": dict(zip(THETA_NAMES, w.round(4).tolist())),
                      "nuts_n_blocks": d["n_blocks"], "nuts_draws_per_chain": d["n_draws_per_chain"],
                      "nuts_divergent_fraction": d["divergent_fraction"],
-                     "nuts_in_68": in68, "anpe_in_68": anpe_in68,
-                     "c2st": acc, "truth": truth.tolist()})
+                     "nuts_in_68": in68(nuts, truth), "anpe_in_68": in68(anpe, truth),
+                     "c2st": acc, "truth": truth.tolist()} | is_rec)
         print(f"galaxy {i} z={z:.3f}: NUTS {d['wall_s']:.1f} s, {d['n_gradient_evals_total']} grads, "
-              f"converged={res.converged} (R-hat {d['max_rhat']:.3f}, ESS {d['min_ess_bulk']:.0f}); "
+              f"converged={converged} (R-hat {d['max_rhat']:.3f}, ESS {d['min_ess_bulk']:.0f}); "
               f"ANPE {n_ess} draws {anpe_s * 1e3:.2f} ms; max W1/sigma {w.max():.2f} ({THETA_NAMES[int(w.argmax())]}); "
-              f"C2ST {acc:.2f}", flush=True)
+              f"C2ST {acc:.2f}" + (f"; IS ESS {is_rec['is_ess']:.0f} k {is_rec['is_pareto_k']:.2f}" if is_rec else ""),
+              flush=True)
         summarise(final=False)
 
     summarise(final=True)

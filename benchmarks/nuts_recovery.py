@@ -107,6 +107,36 @@ def add_nuts_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-extensions", type=int, default=3)
 
 
+NUTS_DIAGNOSTICS = ("wall_s", "n_gradient_evals_total", "max_rhat", "min_ess_bulk", "min_ess_tail", "n_divergent",
+                    "reasons", "n_blocks", "n_draws_per_chain", "divergent_fraction")
+
+
+def cached_nuts(cache_dir, name: str, signature: str, run):
+    """NUTS draws ``(n, 12)``, diagnostics (dict) and verdict for one galaxy, kept in ``cache_dir``.
+
+    ``run()`` returns a :class:`~sedflow_jax.mcmc.NUTSResult`; it is called unless ``cache_dir/name.npz``
+    exists with the same ``signature`` (JSON of the galaxy selection and NUTS settings). Lets another
+    flow be compared with the same NUTS reference, and a stopped benchmark resume.
+    """
+    from sedflow_jax.io.atomic import atomic_path
+
+    path = Path(cache_dir) / f"{name}.npz" if cache_dir else None
+    if path is not None and path.exists():
+        with np.load(path) as f:
+            if str(f["signature"]) == signature:
+                return f["draws"], json.loads(str(f["diagnostics"])), bool(f["converged"])
+    res = run()
+    draws = np.asarray(res.idata.posterior["theta"]).reshape(-1, 12)
+    diag = json.loads(json.dumps({k: res.diagnostics[k] for k in NUTS_DIAGNOSTICS}, default=float))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, draws=draws, diagnostics=json.dumps(diag), converged=bool(res.converged),
+                         signature=signature)
+    return draws, diag, bool(res.converged)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_nuts_arguments(p)

@@ -5,14 +5,18 @@ unflagged rows inside the flow's redshift range (0.02 < z < 0.2), and picks ``--
 of g - r colour x r magnitude quantiles (so blue/red and bright/faint are all represented). For each:
 NUTS (default :class:`~sedflow_jax.mcmc.NUTSConfig`, fluxes from the magnitudes as the fallback does) and
 the flow posterior; W1/sigma_NUTS per parameter and C2ST, as in ``anpe_vs_nuts.py``. Writes
-``benchmarks/results/real_sdss_nuts.json`` after every galaxy (a partial run keeps its results).
+``benchmarks/results/real_sdss_nuts.json`` after every galaxy (a partial run keeps its results;
+``--nuts-cache DIR`` keeps each galaxy's NUTS draws, so a stopped run resumes and another flow is
+compared against the same reference). ANPE-IS (``sedflow_jax.anpe.importance``) is measured beside
+the raw flow, as in ``anpe_vs_nuts.py``.
 
-    python benchmarks/real_sdss_nuts.py --n-gal 20
+    python benchmarks/real_sdss_nuts.py --n-gal 20 --nuts-cache /tmp/nuts_real
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -28,6 +32,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from nuts_recovery import cached_nuts  # noqa: E402
 from real_sdss import read_both  # noqa: E402  the catalogue run's reader of both MGS files
 
 
@@ -49,17 +54,36 @@ def select(x: np.ndarray, flags: np.ndarray, n_gal: int, seed: int) -> np.ndarra
     return np.array(sorted(picks[:n_gal]))
 
 
+def is_summary(recs) -> dict:
+    """ANPE-IS summary: reliable count, median ESS / k-hat, median W1/sigma on the reliable galaxies."""
+    from sedflow_jax.params import THETA_NAMES
+
+    if not recs or "is_ess" not in recs[0]:
+        return {}
+    ok = [r for r in recs if r["is_reliable"]]
+    out = {"anpe_is_n_reliable": len(ok), "anpe_is_median_ess": float(np.median([r["is_ess"] for r in recs])),
+           "anpe_is_median_pareto_k": float(np.median([r["is_pareto_k"] for r in recs]))}
+    if ok:
+        out["anpe_is_wasserstein_over_sigma_reliable"] = {
+            n: float(np.median([r["is_wasserstein_over_sigma"][n] for r in ok])) for n in THETA_NAMES}
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shared", default=str(ROOT.parent / "shared"))
     p.add_argument("--n-gal", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-compare", type=int, default=2000)
+    p.add_argument("--model", default=None, help="ANPE model directory (default: the shipped flow)")
+    p.add_argument("--is-proposal", type=int, default=131072, help="ANPE-IS proposal draws per galaxy (0: off)")
+    p.add_argument("--nuts-cache", default=None, help="directory to keep/reuse NUTS draws per galaxy")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args(argv)
 
     from sedflow_jax.anpe import Posterior
     from sedflow_jax.anpe.fallback import fluxes_from_x
+    from sedflow_jax.anpe.importance import importance_sample
     from sedflow_jax.io.atomic import atomic_write_json
     from sedflow_jax.io.catalog import CatalogColumns, prepare_x
     from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts
@@ -68,30 +92,42 @@ def main(argv=None) -> int:
     from sedflow_jax.validation import c2st, wasserstein_over_sigma
 
     table = read_both(Path(args.shared), None)  # both MGS files, as the catalogue run reads them
-    post = Posterior.load()
+    post = Posterior.load(args.model)
     x, flags = prepare_x(table, CatalogColumns(id="id"), redshift_range=post.redshift_range)
     sel = select(x, flags, args.n_gal, args.seed)
     model = ProvabgsModel.build(z_max=0.2)
     cfg = NUTSConfig()
+    cfg_sig = json.dumps({"seed": args.seed, "n_gal": args.n_gal,
+                          "nuts": {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}}, sort_keys=True, default=str)
     flux, ivar = fluxes_from_x(x)
     recs = []
     t_all = time.perf_counter()
     for k, i in enumerate(sel):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotConvergedWarning)
-            res = run_nuts(jax.random.fold_in(jax.random.key(args.seed), k), flux[i], ivar[i], float(x[i, 10]),
-                           model=model, config=cfg, galaxy_id=str(table["id"][i]))
-        d = res.diagnostics
-        nuts = np.asarray(res.idata.posterior["theta"]).reshape(-1, len(THETA_NAMES))
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotConvergedWarning)
+                return run_nuts(jax.random.fold_in(jax.random.key(args.seed), k), flux[i], ivar[i], float(x[i, 10]),
+                                model=model, config=cfg, galaxy_id=str(table["id"][i]))
+
+        nuts, d, converged = cached_nuts(args.nuts_cache, f"real_{table['id'][i]}", cfg_sig, run)
         anpe = np.asarray(post.sample(jax.random.fold_in(jax.random.key(args.seed + 1), k), x[i], args.n_compare))
         w = wasserstein_over_sigma(anpe, nuts)
         acc = c2st(anpe, nuts, classifier="mlp", seed=1)
+        is_rec = {}
+        if args.is_proposal:
+            t = time.perf_counter()
+            isr = importance_sample(jax.random.fold_in(jax.random.key(args.seed + 2), k), post, model, x[i],
+                                    n_proposal=args.is_proposal, n_samples=args.n_compare)
+            is_rec = {"is_wall_s": time.perf_counter() - t, "is_ess": isr.ess, "is_pareto_k": isr.pareto_k,
+                      "is_reliable": isr.reliable, "is_reasons": list(isr.reasons),
+                      "is_wasserstein_over_sigma": dict(zip(THETA_NAMES, wasserstein_over_sigma(isr.samples, nuts)
+                                                            .round(4).tolist()))}
         recs.append({"row": int(i), "id": str(table["id"][i]), "z": float(x[i, 10]), "mag_r": float(x[i, 2]),
-                     "g_minus_r": float(x[i, 1] - x[i, 2]), "nuts_converged": bool(res.converged),
+                     "g_minus_r": float(x[i, 1] - x[i, 2]), "nuts_converged": converged,
                      "nuts_wall_s": d["wall_s"], "nuts_max_rhat": d["max_rhat"], "nuts_min_ess_bulk": d["min_ess_bulk"],
                      "nuts_divergent_fraction": d["divergent_fraction"], "nuts_reasons": d["reasons"],
                      "nuts_log10_mstar_p50": float(np.median(nuts[:, 0])),
-                     "wasserstein_over_sigma": dict(zip(THETA_NAMES, w.round(4).tolist())), "c2st": acc})
+                     "wasserstein_over_sigma": dict(zip(THETA_NAMES, w.round(4).tolist())), "c2st": acc} | is_rec)
         W = np.array([[r["wasserstein_over_sigma"][n] for n in THETA_NAMES] for r in recs])
         conv = np.array([r["nuts_converged"] for r in recs])
         base = {"device": str(jax.devices()[0]), "n_galaxies": len(recs), "nuts_converged": int(conv.sum()),
@@ -102,18 +138,20 @@ def main(argv=None) -> int:
             "nuts_config": {f: getattr(cfg, f) for f in cfg.__dataclass_fields__},
             "complete": k == len(sel) - 1, "n_galaxies": len(recs), "nuts_converged": int(conv.sum()),
             "records": [{"name": "wasserstein_over_sigma", "value": float(np.median(W[:, j])), "unit": "sigma_NUTS",
-                         "params": base | {"parameter": n, "statistic": "median over galaxies"}}
+                         "params": base | {"parameter": n, "method": "anpe", "statistic": "median over galaxies"}}
                         for j, n in enumerate(THETA_NAMES)]
                        + [{"name": "nuts_seconds_per_galaxy", "value": float(np.median([r["nuts_wall_s"] for r in recs])),
                            "unit": "s", "params": base | {"statistic": "median (first includes compile)"}}],
             "wasserstein_log10_mstar_median_converged": float(np.median(W[conv, 0])) if conv.any() else None,
             "c2st_median": float(np.median([r["c2st"] for r in recs])),
+            "model": str(args.model or "shipped default"), **is_summary(recs),
             "galaxies": recs, "total_wall_s": time.perf_counter() - t_all,
         }
         atomic_write_json(Path(args.out) / "real_sdss_nuts.json", out)
         print(f"{k + 1}/{len(sel)} row {i} r={x[i, 2]:.2f} g-r={x[i, 1] - x[i, 2]:.2f} z={x[i, 10]:.3f}: NUTS "
-              f"{d['wall_s']:.0f} s converged={res.converged} ({'; '.join(d['reasons'])}); W1/sigma log M* {w[0]:.2f}, "
-              f"tau_ism {w[10]:.2f}; C2ST {acc:.2f}", flush=True)
+              f"{d['wall_s']:.0f} s converged={converged} ({'; '.join(d['reasons'])}); W1/sigma log M* {w[0]:.2f}, "
+              f"tau_ism {w[10]:.2f}; C2ST {acc:.2f}"
+              + (f"; IS ESS {is_rec['is_ess']:.0f} k {is_rec['is_pareto_k']:.2f}" if is_rec else ""), flush=True)
     return 0
 
 

@@ -35,6 +35,10 @@ def main(argv=None) -> int:
     ap.add_argument("--depth", type=int, default=1)
     ap.add_argument("--invert", choices=("true", "false"), default="false",
                     help="flowjax invert: false = fast sampling (one pass per layer)")
+    ap.add_argument("--transformer", choices=("affine", "rqs"), default="affine")
+    ap.add_argument("--knots", type=int, default=8, help="spline knots (rqs)")
+    ap.add_argument("--interval", type=float, default=8.0, help="spline half-width (rqs)")
+    ap.add_argument("--sim-chunk", type=int, default=16384, help="rows per compiled simulation step")
     ap.add_argument("--batch", type=int, default=2048)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--epochs", type=int, default=40)
@@ -47,10 +51,12 @@ def main(argv=None) -> int:
     train_h5, test_h5 = work / f"train_{a.n_sim}.h5", work / "test.h5"
     exe = [sys.executable, "-m", "sedflow_jax.cli.main"]
     if not train_h5.exists():
-        subprocess.run(exe + ["simulate", "--n", str(a.n_sim), "--seed", "0", "--out", str(train_h5)], check=True)
+        subprocess.run(exe + ["simulate", "--n", str(a.n_sim), "--seed", "0", "--chunk", str(a.sim_chunk),
+                              "--no-progress", "--out", str(train_h5)], check=True)
     from sedflow_jax.anpe import FlowConfig, TrainConfig, train_posterior
 
-    flow_cfg = FlowConfig(flow_layers=a.layers, nn_width=a.width, nn_depth=a.depth, invert=a.invert == "true")
+    flow_cfg = FlowConfig(flow_layers=a.layers, nn_width=a.width, nn_depth=a.depth, invert=a.invert == "true",
+                          transformer=a.transformer, knots=a.knots, interval=a.interval)
     train_cfg = TrainConfig(batch_size=a.batch, learning_rate=a.lr, max_epochs=a.epochs, patience=a.patience,
                             max_seconds=a.max_seconds)
     run = Path(a.run) if a.run else work / "default_model"

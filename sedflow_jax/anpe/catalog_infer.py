@@ -10,7 +10,10 @@ Output layout (``posteriors.h5``):
     /median, /p16, /p84 (n, 12)     float32 per-parameter summaries (NaN for invalid rows)
     /derived/{median,p16,p84} (n, 5) float32 derived properties (DERIVED_NAMES), with --properties
     /id               (n,)          catalogue id column, when given
-    /method           (n,)          str     'anpe', 'nuts' (fallback refit) or '' (invalid row)
+    /method           (n,)          str     'anpe', 'anpe_is' (reliable importance reweighting), 'nuts'
+                                            (fallback refit) or '' (invalid row)
+    /is_ess, /is_pareto_k (n,)      float32 ANPE-IS effective sample size and Pareto k-hat (with --importance)
+    /is_status        (n,)          str     'reliable' or why the reweighting was not used (with --importance)
     /fallback_trigger (n,)          str     why the row was sent to NUTS ('support', 'chi2', ...; with a fallback)
     /fallback_status  (n,)          str     outcome of the refit (with a fallback)
     /chi2_best        (n,)          float32 best chi-square of the flow draws (with a fallback)
@@ -43,7 +46,7 @@ def summarise(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: str | os.PathLike, *, seed: int = 0,
                   n_samples: int = 1000, write_samples: bool = True, properties: bool = False,
                   n_properties: int = 100, ids=None, extra: dict | None = None, progress: bool = True,
-                  fallback=None) -> dict:
+                  fallback=None, importance: int | None = None) -> dict:
     """Sample every valid row, write ``out`` atomically, return a summary dict.
 
     Args:
@@ -57,6 +60,10 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
         extra: optional dict of 1-D arrays (e.g. true parameters) copied under ``/input``.
         fallback: a :class:`~sedflow_jax.anpe.fallback.FallbackConfig` to refit rows outside the
             training support or failing the chi-square check with NUTS (:mod:`sedflow_jax.anpe.fallback`).
+        importance: proposal draws per galaxy for ANPE-IS (:mod:`sedflow_jax.anpe.importance`) on every
+            valid row inside the support: where the reweighting is reliable (Pareto k-hat <= 0.7, ESS >= 400)
+            its resampled draws replace the flow's (``method = 'anpe_is'``); elsewhere the flow's stay and
+            ``is_status`` says why. Runs before the fallback, which still sees the flow's chi-square.
     """
     from tqdm.auto import tqdm
 
@@ -73,7 +80,9 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
     dmed, d16, d84 = (np.full((n, len(DERIVED_NAMES)), np.nan, np.float32) for _ in range(3))
     model = None
     chi2 = np.full(n, np.nan, np.float32)
-    if properties or fallback is not None:
+    is_ess, is_k = np.full(n, np.nan, np.float32), np.full(n, np.nan, np.float32)
+    is_status = np.full(n, "", dtype=object)
+    if properties or fallback is not None or importance:
         from ..model import ProvabgsModel, properties_batch
 
         model = ProvabgsModel.build(z_max=float(posterior.redshift_range[1]))
@@ -112,6 +121,29 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
             posterior.sample(jr.key(seed), x[vidx], n_samples, callback=write)
         bar.close()
         seconds_anpe = time.perf_counter() - t0
+
+        def replace_row(r, smp, how):
+            method[r] = how
+            med[r], p16[r], p84[r] = (a[0] for a in summarise(smp[None]))
+            if ds is not None:
+                ds[r] = smp
+            if properties:
+                props = properties_batch(model, smp[:n_properties], np.full(min(n_properties, smp.shape[0]), x[r, 10]))
+                dmed[r], d16[r], d84[r] = (a[0] for a in summarise(props[None]))
+
+        n_is = 0
+        if importance:
+            from .importance import reweight_rows
+
+            inside = np.flatnonzero(valid & ((flags & ROW_FLAGS["outside_support"]) == 0))
+            is_status[np.flatnonzero(valid)] = "not run: outside support"
+            for r, res in reweight_rows(posterior, model, x, inside, n_proposal=int(importance), n_samples=n_samples,
+                                        seed=seed, progress=progress):
+                is_ess[r], is_k[r] = res.ess, res.pareto_k
+                is_status[r] = "reliable" if res.reliable else "; ".join(res.reasons)
+                if res.reliable:
+                    n_is += 1
+                    replace_row(r, res.samples, "anpe_is")
         n_refit = n_nuts = 0
         if fallback is not None:
             from .fallback import refit_rows, select_rows
@@ -126,16 +158,16 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
                 if smp is None:
                     continue
                 n_nuts += 1
-                method[r] = "nuts"
-                med[r], p16[r], p84[r] = (a[0] for a in summarise(smp[None]))
-                if ds is not None:
-                    ds[r] = smp
-                if properties:
-                    props = properties_batch(model, smp[:n_properties], np.full(min(n_properties, n_samples), x[r, 10]))
-                    dmed[r], d16[r], d84[r] = (a[0] for a in summarise(props[None]))
+                replace_row(r, smp, "nuts")
         seconds = time.perf_counter() - t0
         str_ds = lambda name, arr: fh.create_dataset(name, data=np.array(arr, dtype=h5py.string_dtype()))  # noqa: E731
         str_ds("method", method.tolist())
+        if importance:
+            fh.create_dataset("is_ess", data=is_ess)
+            fh.create_dataset("is_pareto_k", data=is_k)
+            str_ds("is_status", is_status.tolist())
+            fh.attrs["importance"] = json.dumps({"n_proposal": int(importance), "n_reliable": n_is,
+                                                 "criterion": "Pareto k-hat <= 0.7 and ESS >= 400"})
         if fallback is not None:
             str_ds("fallback_trigger", trigger.tolist())
             str_ds("fallback_status", status.tolist())
@@ -173,7 +205,8 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
             "n_outside_support": int(np.sum((flags & ROW_FLAGS["outside_support"]) != 0)), "seconds": seconds,
             "seconds_anpe": seconds_anpe, "median": med, "p16": p16, "p84": p84, "flags": flags,
             "method": method, "fallback_trigger": trigger, "fallback_status": status, "chi2_best": chi2,
-            "n_fallback_triggered": int(np.sum(trigger != "")), "n_refit": n_refit, "n_nuts": n_nuts}
+            "n_fallback_triggered": int(np.sum(trigger != "")), "n_refit": n_refit, "n_nuts": n_nuts,
+            "n_importance_reliable": n_is, "is_ess": is_ess, "is_pareto_k": is_k, "is_status": is_status}
 
 
 def _runs(rows: np.ndarray):

@@ -237,7 +237,7 @@ def train(
             loss_sum = loss_sum + jnp.where(ok, loss, 0.0)
             n_bad = n_bad + (~ok).astype(jnp.int32)
             if progress and (i % 100 == 99):
-                bar.set_postfix(train=f"{float(loss_sum) / (i + 1 - int(n_bad)):.3f}",
+                bar.set_postfix(train=f"{float(loss_sum) / max(1, i + 1 - int(n_bad)):.3f}",
                                 val=f"{hist['val_loss'][-1]:.3f}" if hist["val_loss"] else "-")
         bar.close()
         n_bad = int(n_bad)
@@ -254,6 +254,10 @@ def train(
         log(f"epoch {epoch:3d}  train {run:8.4f}  val {val:8.4f}  best {hist['best_val_loss']:8.4f} "
             f"(epoch {hist['best_epoch']})  {dt:6.1f} s")
         _save_checkpoint(out, {"epoch": epoch, "history": hist, "identity": ident}, (params, opt_state, best_params))
+        if n_bad == steps:  # every step non-finite: the optimisation has diverged (e.g. too high a learning rate)
+            hist["stop_reason"] = "diverged"
+            log(f"epoch {epoch}: all {steps} steps gave non-finite losses or gradients; stopping (diverged)")
+            break
         if epoch - hist["best_epoch"] >= cfg.patience:
             hist["stop_reason"] = "early_stopping"
             break
@@ -262,6 +266,9 @@ def train(
             break
     else:
         hist["stop_reason"] = hist["stop_reason"] or "max_epochs"
+    if not np.isfinite(hist["best_val_loss"]):
+        raise RuntimeError(f"training diverged ({hist['stop_reason']}): no epoch gave a finite validation loss "
+                           f"(train losses {hist['train_loss']}); lower the learning rate or the width")
     best = eqx.tree_at(lambda f: f.flow, flow, eqx.combine(best_params, static))
     return best, hist
 

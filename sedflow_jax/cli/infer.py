@@ -31,6 +31,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-samples", action="store_true", help="write summaries only")
     p.add_argument("--properties", action="store_true", help="also derived properties (model evaluations)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--importance", type=int, default=0, metavar="N_PROPOSAL",
+                   help="ANPE-IS: reweight N_PROPOSAL flow draws per galaxy by the exact posterior and use them "
+                        "where reliable (Pareto k-hat <= 0.7, ESS >= 400); 0 = off. ~1 s/galaxy at 4M on a GPU")
     p.add_argument("--fallback", choices=("none", "nuts"), default="none",
                    help="nuts: refit rows outside the training support or failing the chi-square check with NUTS")
     p.add_argument("--fallback-chi2-p", type=float, default=1e-3,
@@ -75,10 +78,15 @@ def _infer(args: argparse.Namespace) -> int:
     res = infer_catalog(post, x, flags, args.out, seed=args.seed, n_samples=args.n_samples,
                         write_samples=not args.no_samples, properties=args.properties,
                         ids=table.get(cols.id) if cols.id else None, extra=extra, progress=not args.no_progress,
-                        fallback=fallback)
+                        fallback=fallback, importance=args.importance or None)
     print(f"wrote {args.out}: {res['n_rows']} rows, {res['n_inferred']} inferred, {res['n_invalid']} flagged invalid, "
           f"{res['n_outside_support']} outside the training support; {res['seconds']:.2f} s "
           f"({res['seconds'] / max(1, res['n_inferred']):.4f} s/galaxy at {args.n_samples} samples)")
+    if args.importance:
+        n_inside = int(np.sum(res["is_status"] != "")) - int(np.sum(res["is_status"] == "not run: outside support"))
+        print(f"importance sampling ({args.importance} proposals/galaxy): {res['n_importance_reliable']} of {n_inside} "
+              f"in-support galaxies reliable (method='anpe_is'); median ESS {np.nanmedian(res['is_ess']):.0f}, "
+              f"median Pareto k-hat {np.nanmedian(res['is_pareto_k']):.2f}")
     if fallback is not None:
         trig = res["fallback_trigger"]
         n_inf = max(1, res["n_inferred"])

@@ -42,3 +42,12 @@ def test_nan_rows_are_dropped_and_nan_guard_counts(tmp_path):
     x[:10, 0] = np.nan
     _, hist = train((u, x), tmp_path, flow_config=TINY_FLOW, train_config=TINY_TRAIN, progress=False, log=lambda *a: None)
     assert hist["n_skipped_steps"] == 0 and all(np.isfinite(hist["val_loss"]))
+
+
+def test_divergent_training_raises_instead_of_returning_an_untrained_flow(tmp_path):
+    from dataclasses import replace
+
+    data = synthetic_pairs(1000, seed=4)
+    with pytest.raises(RuntimeError, match="diverged"):
+        train(data, tmp_path, flow_config=TINY_FLOW, train_config=replace(TINY_TRAIN, learning_rate=1e30),
+              progress=False, log=lambda *a: None)
