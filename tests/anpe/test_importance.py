@@ -115,3 +115,29 @@ def test_catalogue_rows_use_reliable_reweighting_only(tiny_posterior, model, tmp
         np.testing.assert_allclose(fh["median"][2], 0.25)
         assert np.isfinite(fh["is_ess"][0]) and np.isnan(fh["is_ess"][1])
         assert not np.allclose(fh["samples"][0], 0.25)
+
+
+def test_cli_importance_writes_diagnostics(tiny_posterior, model, tmp_path, capsys):
+    """`sedflow-jax infer --importance N`: every row gets an is_status; diagnostics only where it ran."""
+    import h5py
+
+    from sedflow_jax.cli.main import main
+
+    model_dir, post, (_, x_train) = tiny_posterior
+    x = np.stack([x_train[0], _galaxy(model)])  # a training-like row (inside the toy support) and a far one
+    bands = "ugriz"
+    cols = [f"mag_{b}" for b in bands] + [f"mag_err_{b}" for b in bands] + ["z"]
+    csv = tmp_path / "cat.csv"
+    csv.write_text(",".join(cols) + "\n" + "\n".join(",".join(f"{v:.6g}" for v in row) for row in x) + "\n")
+    out = tmp_path / "post.h5"
+    assert main(["infer", str(csv), "--out", str(out), "--model", str(model_dir), "--n-samples", "40",
+                 "--importance", "1024", "--no-progress"]) == 0
+    assert "importance sampling (1024 proposals/galaxy)" in capsys.readouterr().out
+    with h5py.File(out) as fh:
+        status = fh["is_status"].asstr()[:]
+        outside = (fh["flags"][:] & 16) != 0
+        assert outside.tolist() == [False, True]  # both paths exercised
+        assert all(s == "not run: outside support" for s in status[outside])
+        assert all(s and s != "not run: outside support" for s in status[~outside])
+        assert np.all(np.isfinite(fh["is_ess"][:][~outside])) and np.all(np.isnan(fh["is_ess"][:][outside]))
+        assert set(fh["method"].asstr()[:]) <= {"anpe", "anpe_is"}
