@@ -53,8 +53,9 @@ def main(argv=None) -> int:
     records, per_model = [], {}
     for name in models:
         post = Posterior.load(None if name == "default" else name)
-        importance_sample(jax.random.key(0), post, sim.model, rows["x"][sel[0]], n_proposal=args.n_proposal,
-                          chunk=args.chunk)  # compile
+        # compile: one chunk has the shape every call uses (size = min(chunk, n_proposal))
+        importance_sample(jax.random.key(0), post, sim.model, rows["x"][sel[0]],
+                          n_proposal=min(args.chunk, args.n_proposal), chunk=args.chunk)
         gal = []
         for k, i in enumerate(sel):
             t = time.perf_counter()

@@ -40,7 +40,7 @@ import jax  # noqa: E402
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nuts_recovery import add_nuts_arguments, cached_nuts, select_galaxies  # noqa: E402  same galaxies, settings
+from nuts_recovery import add_nuts_arguments, cached_nuts, is_record, is_summary, select_galaxies  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -62,7 +62,6 @@ def main(argv=None) -> int:
         args.is_proposal = min(args.is_proposal, 16384)
 
     from sedflow_jax.anpe import Posterior
-    from sedflow_jax.anpe.importance import importance_sample
     from sedflow_jax.io.atomic import atomic_path, atomic_write_json
     from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts
     from sedflow_jax.params import THETA_NAMES
@@ -96,7 +95,7 @@ def main(argv=None) -> int:
         ] + [{"name": "wasserstein_over_sigma", "value": float(np.median(W[:, j])), "unit": "sigma_NUTS",
               "params": base | {"parameter": n, "method": "anpe", "statistic": "median over galaxies"}}
              for j, n in enumerate(THETA_NAMES)]
-        is_summary = {}
+        is_fields = {}
         if args.is_proposal:
             ok = [r for r in recs if r["is_reliable"]]
             records += [{"name": "anpe_is_seconds_per_galaxy", "value": float(np.median([r["is_wall_s"] for r in recs])),
@@ -109,9 +108,8 @@ def main(argv=None) -> int:
                              "params": base | {"parameter": n, "method": "anpe_is", "n_reliable": len(ok),
                                                "statistic": "median over galaxies where ANPE-IS is reliable"}}
                             for j, n in enumerate(THETA_NAMES)]
-            is_summary = {"anpe_is_n_reliable": len(ok), "anpe_is_median_ess": float(np.median([r["is_ess"] for r in recs])),
-                          "anpe_is_median_pareto_k": float(np.median([r["is_pareto_k"] for r in recs])),
-                          "anpe_is_coverage_68_reliable": float(np.mean([r["is_in_68"] for r in ok])) if ok else None}
+            is_fields = is_summary(recs) | {
+                "anpe_is_coverage_68_reliable": float(np.mean([r["is_in_68"] for r in ok])) if ok else None}
         out = {
             "machine": {"platform": platform.platform(), "n_cores": os.cpu_count(), "jax_version": jax.__version__,
                         "device": device},
@@ -128,7 +126,7 @@ def main(argv=None) -> int:
             "nuts_median_gradient_evals_total": float(np.median([r["nuts_gradient_evals_total"] for r in recs])),
             "nuts_median_wall_s_converged": (float(np.median([r["nuts_wall_s"] for r in recs if r["nuts_converged"]]))
                                              if n_conv else None),
-            "model": str(args.model or "shipped default"), **is_summary,
+            "model": str(args.model or "shipped default"), **is_fields,
             "records": records, "galaxies": recs, "total_wall_s": time.perf_counter() - t_all,
             "notes": "NUTS is the reference; an unconverged NUTS run makes the agreement metrics indicative only.",
         }
@@ -199,14 +197,9 @@ def main(argv=None) -> int:
         anpe = post.sample(jax.random.fold_in(key, 1), x, args.n_compare)
         is_rec = {}
         if args.is_proposal:
-            t = time.perf_counter()
-            isr = importance_sample(jax.random.fold_in(key, 2), post, sim.model, x, n_proposal=args.is_proposal,
-                                    n_samples=args.n_compare)
-            is_rec = {"is_wall_s": time.perf_counter() - t, "is_ess": isr.ess, "is_pareto_k": isr.pareto_k,
-                      "is_reliable": isr.reliable, "is_reasons": list(isr.reasons),
-                      "is_wasserstein_over_sigma": dict(zip(THETA_NAMES, wasserstein_over_sigma(isr.samples, nuts)
-                                                            .round(4).tolist())),
-                      "is_in_68": in68(isr.samples, truth)}
+            is_rec = is_record(jax.random.fold_in(key, 2), post, sim.model, x, nuts, n_proposal=args.is_proposal,
+                               n_samples=args.n_compare)
+            is_rec["is_in_68"] = in68(is_rec.pop("samples"), truth)
         w = wasserstein_over_sigma(anpe, nuts)
         acc = c2st(anpe, nuts, classifier=args.classifier, seed=1)
         recs.append({"row": int(i), "redshift": float(z), "r_true": float(22.5 - 2.5 * np.log10(rows["flux_nmgy"][i, 2])),

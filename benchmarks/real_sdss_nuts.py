@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from nuts_recovery import cached_nuts  # noqa: E402
+from nuts_recovery import cached_nuts, is_record, is_summary  # noqa: E402  shared with anpe_vs_nuts.py
 from real_sdss import read_both  # noqa: E402  the catalogue run's reader of both MGS files
 
 
@@ -54,21 +54,6 @@ def select(x: np.ndarray, flags: np.ndarray, n_gal: int, seed: int) -> np.ndarra
     return np.array(sorted(picks[:n_gal]))
 
 
-def is_summary(recs) -> dict:
-    """ANPE-IS summary: reliable count, median ESS / k-hat, median W1/sigma on the reliable galaxies."""
-    from sedflow_jax.params import THETA_NAMES
-
-    if not recs or "is_ess" not in recs[0]:
-        return {}
-    ok = [r for r in recs if r["is_reliable"]]
-    out = {"anpe_is_n_reliable": len(ok), "anpe_is_median_ess": float(np.median([r["is_ess"] for r in recs])),
-           "anpe_is_median_pareto_k": float(np.median([r["is_pareto_k"] for r in recs]))}
-    if ok:
-        out["anpe_is_wasserstein_over_sigma_reliable"] = {
-            n: float(np.median([r["is_wasserstein_over_sigma"][n] for r in ok])) for n in THETA_NAMES}
-    return out
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shared", default=str(ROOT.parent / "shared"))
@@ -83,7 +68,6 @@ def main(argv=None) -> int:
 
     from sedflow_jax.anpe import Posterior
     from sedflow_jax.anpe.fallback import fluxes_from_x
-    from sedflow_jax.anpe.importance import importance_sample
     from sedflow_jax.io.atomic import atomic_write_json
     from sedflow_jax.io.catalog import CatalogColumns, prepare_x
     from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts
@@ -115,13 +99,9 @@ def main(argv=None) -> int:
         acc = c2st(anpe, nuts, classifier="mlp", seed=1)
         is_rec = {}
         if args.is_proposal:
-            t = time.perf_counter()
-            isr = importance_sample(jax.random.fold_in(jax.random.key(args.seed + 2), k), post, model, x[i],
-                                    n_proposal=args.is_proposal, n_samples=args.n_compare)
-            is_rec = {"is_wall_s": time.perf_counter() - t, "is_ess": isr.ess, "is_pareto_k": isr.pareto_k,
-                      "is_reliable": isr.reliable, "is_reasons": list(isr.reasons),
-                      "is_wasserstein_over_sigma": dict(zip(THETA_NAMES, wasserstein_over_sigma(isr.samples, nuts)
-                                                            .round(4).tolist()))}
+            is_rec = is_record(jax.random.fold_in(jax.random.key(args.seed + 2), k), post, model, x[i], nuts,
+                               n_proposal=args.is_proposal, n_samples=args.n_compare)
+            is_rec.pop("samples")
         recs.append({"row": int(i), "id": str(table["id"][i]), "z": float(x[i, 10]), "mag_r": float(x[i, 2]),
                      "g_minus_r": float(x[i, 1] - x[i, 2]), "nuts_converged": converged,
                      "nuts_wall_s": d["wall_s"], "nuts_max_rhat": d["max_rhat"], "nuts_min_ess_bulk": d["min_ess_bulk"],

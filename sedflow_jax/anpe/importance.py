@@ -89,7 +89,7 @@ def importance_sample(key, posterior: Posterior, model, x, *, n_proposal: int = 
         posterior: the amortised posterior (proposal).
         model: the :class:`~sedflow_jax.model.ProvabgsModel` the flow was trained on.
         x: ``(11,)`` row (ugriz mags, sigma_m, z); the likelihood uses the fluxes and errors it implies.
-        n_proposal: proposal draws (rounded up to whole chunks of ``CHUNK`` when larger than one).
+        n_proposal: proposal draws (rounded up to whole chunks when larger than one chunk).
         n_samples: draws returned in ``samples`` (multinomial resampling of the weights).
         ess_min: smallest ESS for ``reliable``.
         chunk: proposal draws per compiled call (memory bound; larger is faster on a GPU).

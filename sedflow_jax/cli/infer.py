@@ -83,7 +83,7 @@ def _infer(args: argparse.Namespace) -> int:
           f"{res['n_outside_support']} outside the training support; {res['seconds']:.2f} s "
           f"({res['seconds'] / max(1, res['n_inferred']):.4f} s/galaxy at {args.n_samples} samples)")
     if args.importance:
-        n_inside = int(np.sum(res["is_status"] != "")) - int(np.sum(res["is_status"] == "not run: outside support"))
+        n_inside = int(np.sum(np.isfinite(res["is_ess"])))  # rows the reweighting ran on
         print(f"importance sampling ({args.importance} proposals/galaxy): {res['n_importance_reliable']} of {n_inside} "
               f"in-support galaxies reliable (method='anpe_is'); median ESS {np.nanmedian(res['is_ess']):.0f}, "
               f"median Pareto k-hat {np.nanmedian(res['is_pareto_k']):.2f}")
