@@ -40,7 +40,7 @@ import jax  # noqa: E402
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nuts_recovery import add_nuts_arguments, cached_nuts, is_record, is_summary, select_galaxies  # noqa: E402
+from nuts_recovery import add_nuts_arguments, cached_nuts, is_record, is_summary, nuts_signature, select_galaxies  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     rows, sel, sim = select_galaxies(args.n_gal, args.seed)
     cfg = NUTSConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
                      max_tree_depth=args.max_tree_depth, target_accept_prob=args.target_accept,
-                     max_extensions=0 if args.quick else args.max_extensions)
+                     max_extensions=0 if args.quick else args.max_extensions, jump_tries=args.jump_tries)
     t = time.perf_counter()
     post = Posterior.load(args.model)
     post.sample(jax.random.key(0), rows["x"][sel[0]], 64)  # compile a first shape
@@ -168,8 +168,7 @@ def main(argv=None) -> int:
                           "speedup": nuts_med / anpe_med, "nuts_converged": n_conv, "n_galaxies": len(recs),
                           "total_wall_s": out["total_wall_s"]}))
 
-    cfg_sig = json.dumps({"seed": args.seed, "n_gal": args.n_gal,
-                          "nuts": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}}, sort_keys=True, default=str)
+    cfg_sig = nuts_signature(args.seed, args.n_gal, cfg)
 
     def nuts_reference(k, i, flux, sig, z, truth):
         def run():

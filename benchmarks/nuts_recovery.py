@@ -105,6 +105,19 @@ def add_nuts_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tree-depth", type=int, default=10)
     p.add_argument("--target-accept", type=float, default=0.9)
     p.add_argument("--max-extensions", type=int, default=3)
+    p.add_argument("--jump-tries", type=int, default=0, help="multiple-try burst jumps per NUTS step (JumpNUTS; 0: off)")
+
+
+#: NUTSConfig fields added after NUTS caches were first written: left out of the signature while they
+#: hold their default, so those caches stay valid
+_LATER_FIELDS = {"jump_tries": 0}
+
+
+def nuts_signature(seed: int, n_gal: int, cfg) -> str:
+    """JSON key of a NUTS cache entry: the galaxy selection and every NUTS setting."""
+    nuts = {k: getattr(cfg, k) for k in cfg.__dataclass_fields__
+            if not (k in _LATER_FIELDS and getattr(cfg, k) == _LATER_FIELDS[k])}
+    return json.dumps({"seed": seed, "n_gal": n_gal, "nuts": nuts}, sort_keys=True, default=str)
 
 
 NUTS_DIAGNOSTICS = ("wall_s", "n_gradient_evals_total", "max_rhat", "min_ess_bulk", "min_ess_tail", "n_divergent",
@@ -194,7 +207,7 @@ def main(argv=None) -> int:
                      num_chains=args.num_chains, dense_mass=not args.diag_mass, init=args.init,
                      target_accept_prob=args.target_accept, max_tree_depth=args.max_tree_depth,
                      profile_mass=not args.no_profile_mass, off_power=args.off_power,
-                     max_extensions=0 if args.quick else args.max_extensions)
+                     max_extensions=0 if args.quick else args.max_extensions, jump_tries=args.jump_tries)
     recs = []
     t_all = time.perf_counter()
     with warnings.catch_warnings():

@@ -338,31 +338,54 @@ def classify_fallback(x, flags, chi2_best, colour_lo, colour_hi, noise, *, chi2_
 
 
 def run_fallback(rows: np.ndarray, x: np.ndarray, method: str, work: Path, *, limit=None, ids=None,
-                 n_samples: int = 1000, seed: int = 0) -> dict | None:
+                 n_samples: int = 1000, seed: int = 0, tag: str = "") -> dict | None:
     """The off-support path. ``method='none'`` only lists the rows (``fallback_rows.csv``).
 
-    ``method='nuts'`` refits the first ``limit`` rows (all when ``None``) with NUTS through the package's
-    fallback (:func:`sedflow_jax.anpe.fallback.refit_rows`: fluxes from the magnitudes, collapsed sampler,
-    bounded work per galaxy) and writes ``fallback_nuts.csv`` (row, id, converged, status, NUTS 16/50/84 of
-    log10 M* formed, wall time). ``sedflow-jax infer --fallback nuts`` does the same inside the catalogue run.
+    ``method='nuts'`` refits the first ``limit`` of ``rows`` (all when ``None``) with NUTS through the package's
+    fallback (:func:`sedflow_jax.anpe.fallback.refit_rows`: fluxes and errors from the magnitudes of ``x``, collapsed
+    sampler, bounded work per galaxy), as ``sedflow-jax infer --fallback nuts`` does. Every finished row is
+    checkpointed at once (``fallback_nuts{tag}/row_R.npz``: status, diagnostics, draws if converged; written
+    atomically), so an interrupted run resumes where it stopped. ``fallback_nuts{tag}.csv`` is rebuilt from the
+    checkpoints (row, id, z, converged, status, wall time, R-hat, ESS, divergent fraction, gradient evaluations,
+    NUTS 16/50/84 of log10 M* formed).
     """
     if method != "nuts":
         return None
     from sedflow_jax.anpe.fallback import FallbackConfig, refit_rows
+    from sedflow_jax.io.atomic import atomic_path
 
     todo = np.asarray(rows)[: limit if limit is not None else None]
-    out = []
+    ckpt = work / f"fallback_nuts{tag}"
+    ckpt.mkdir(exist_ok=True)
+    path = lambda r: ckpt / f"row_{int(r)}.npz"  # noqa: E731
+    left = np.array([r for r in todo if not path(r).exists()], dtype=np.int64)
+    print(f"NUTS fallback: {todo.size - left.size} of {todo.size} rows already done, {left.size} to run", flush=True)
     t0 = time.perf_counter()
-    for r, smp, status in refit_rows(todo, x, n_samples, FallbackConfig(seed=seed), ids=ids):
-        q = np.percentile(smp[:, 0], [16, 50, 84]) if smp is not None else [np.nan] * 3
-        out.append([r, "" if ids is None else ids[r], smp is not None, status, *[f"{v:.4f}" for v in q]])
+    for r, smp, status, d in refit_rows(left, x, n_samples, FallbackConfig(seed=seed), ids=ids):
+        with atomic_path(path(r)) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, samples=np.zeros((0, 12), np.float32) if smp is None else smp, status=status,
+                     converged=smp is not None, wall_s=d["wall_s"], max_rhat=d["max_rhat"], min_ess_bulk=d["min_ess_bulk"],
+                     divergent_fraction=d["divergent_fraction"], n_grad=d["n_gradient_evals_total"])
         print(f"fallback row {r}: {status}", flush=True)
-    with open(work / "fallback_nuts.csv", "w", newline="") as fh:
+    out = []
+    for r in todo:
+        if not path(r).exists():
+            continue
+        c = np.load(path(r))
+        q = np.percentile(c["samples"][:, 0], [16, 50, 84]) if bool(c["converged"]) else [np.nan] * 3
+        out.append([int(r), "" if ids is None else ids[r], f"{x[r, 10]:.5f}", bool(c["converged"]), str(c["status"]),
+                    f"{float(c['wall_s']):.1f}", f"{float(c['max_rhat']):.4f}", f"{float(c['min_ess_bulk']):.0f}",
+                    f"{float(c['divergent_fraction']):.4f}", int(c["n_grad"]), *[f"{v:.4f}" for v in q]])
+    with atomic_path(work / f"fallback_nuts{tag}.csv") as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["row", "id", "converged", "status", "log10_mstar_p16", "log10_mstar_p50", "log10_mstar_p84"])
+        w.writerow(["row", "id", "z", "converged", "status", "wall_s", "max_rhat", "min_ess_bulk", "divergent_fraction",
+                    "n_gradient_evals", "log10_mstar_p16", "log10_mstar_p50", "log10_mstar_p84"])
         w.writerows(out)
-    n_ok = sum(1 for o in out if o[2])
-    return {"n_refit": len(out), "n_converged": n_ok, "seconds": time.perf_counter() - t0}
+    walls = np.array([float(o[5]) for o in out])
+    return {"n_rows": int(todo.size), "n_refit": len(out), "n_converged": sum(1 for o in out if o[3]),
+            "n_redshift_outside_training": sum(1 for o in out if float(o[2]) > 0.2),
+            "wall_s_median": float(np.median(walls)) if out else None, "wall_s_max": float(np.max(walls)) if out else None,
+            "seconds_this_run": time.perf_counter() - t0}
 
 
 def _write_summary_csv(path, ids, x, flags, reasons, score, theta_q, derived_q, extra):
@@ -452,16 +475,29 @@ def stage_analyse(args, work: Path) -> dict:
     fb = classify_fallback(x, flags, cols["chi2_best"], lo, hi, noise, chi2_cut=chi2_cut)
     # the same check with NSA's error floor: the paper's NSA photometry had that floor built in (method 4.3)
     fb_floor = classify_fallback(x, flags, cols["chi2_best_floor"], lo, hi, noise, chi2_cut=chi2_cut)
-    rows = np.flatnonzero(fb["need"])
-    with open(work / "fallback_rows.csv", "w", newline="") as fh:
+    from sedflow_jax.io.atomic import atomic_path
+
+    # the fallback rows of the chosen error definition: rows in the trained redshift range first, then the z > 0.2 rows
+    floor = args.fallback_errors == "floor"
+    fb_sel = fb_floor if floor else fb
+    rows = np.flatnonzero(fb_sel["need"])
+    rows = rows[np.argsort(fb_sel["zbad"][rows], kind="stable")]
+    chi2_sel = cols["chi2_best_floor" if floor else "chi2_best"]
+    with atomic_path(work / "fallback_rows.csv") as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["row", "id", "z", "trigger", "why", "support_score", "chi2_best"])
+        w.writerow(["row", "id", "z", "trigger", "why", "support_score", "chi2_best", "errors"])
         for i in rows:
-            w.writerow([i, ids[i], f"{x[i, 10]:.5f}", fb["trigger"][i], fb["why"][i], f"{score[i]:.3f}", f"{cols['chi2_best'][i]:.4g}"])
-    fb_run = run_fallback(rows, x, args.fallback, work, limit=args.fallback_limit, ids=ids, seed=args.seed)
+            w.writerow([i, ids[i], f"{x[i, 10]:.5f}", fb_sel["trigger"][i], fb_sel["why"][i], f"{score[i]:.3f}",
+                        f"{chi2_sel[i]:.4g}", args.fallback_errors])
+    x_fit = x.copy()
+    if floor:  # fit with the errors the rows were selected with (NSA's floor in quadrature)
+        x_fit[:, 5:10] = np.hypot(x[:, 5:10], ERROR_FLOOR_MAG)
+    fb_run = run_fallback(rows, x_fit, args.fallback, work, limit=args.fallback_limit, ids=ids, seed=args.seed,
+                          tag="_floor" if floor else "")
     if fb_run:
-        print(f"NUTS fallback: {fb_run['n_converged']} of {fb_run['n_refit']} refit rows converged in "
-              f"{fb_run['seconds']:.0f} s (fallback_nuts.csv)")
+        print(f"NUTS fallback ({args.fallback_errors} errors): {fb_run['n_refit']} of {fb_run['n_rows']} rows refit, "
+              f"{fb_run['n_converged']} converged; median {fb_run['wall_s_median']} s, max {fb_run['wall_s_max']} s "
+              f"per galaxy (fallback_nuts{'_floor' if floor else ''}.csv)")
 
     # --- derived summaries + rest-frame colours ---
     dq = [np.full((n, 5), np.nan, np.float32) for _ in range(3)]
@@ -550,6 +586,7 @@ def stage_analyse(args, work: Path) -> dict:
             "all_inferred_rows": {"noise_outliers": cnt(fb["noise_out"] & vmask),
                                   "colour_outliers": cnt((fb["colour_blue"] | fb["colour_red"]) & vmask)},
             "paper_nsa_fraction": 588 / 33884,
+            "nuts_run": None if fb_run is None else {"errors": args.fallback_errors, **fb_run},
             "with_error_floor": {
                 "n_need_excluding_redshift": cnt(fb_floor["need"] & ~fb_floor["zbad"]),
                 "fraction_need_excluding_redshift_of_inferred": cnt(fb_floor["need"] & ~fb_floor["zbad"]) / max(1, cnt(vmask)),
@@ -708,6 +745,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fallback", choices=("none", "nuts"), default="none")
     p.add_argument("--fallback-limit", type=int, default=None, help="refit at most this many fallback rows with NUTS")
+    p.add_argument("--fallback-errors", choices=("floor", "quoted"), default="floor",
+                   help="select and fit the fallback rows with NSA's error floor in quadrature (default) or the quoted errors")
     p.add_argument("--limit", type=int, default=None, help="smoke test: first LIMIT//2 rows of each file")
     p.add_argument("--u-offset", type=float, default=0.0, help="add this to u before inference (AB-offset test)")
     p.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "real_sdss.json"))
@@ -716,6 +755,10 @@ def main(argv=None) -> int:
     p.add_argument("--n-control", type=int, default=2000, help="simulated twins for the PPC control")
     p.add_argument("--n-control-samples", type=int, default=200)
     args = p.parse_args(argv)
+    if args.fallback == "nuts":
+        from sedflow_jax.host_devices import expose_cpu_cores
+
+        expose_cpu_cores()  # before JAX starts: a galaxy's NUTS chains run on all cores
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     if "infer" in args.redo or not (work / "infer.json").exists():

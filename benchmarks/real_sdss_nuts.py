@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from nuts_recovery import cached_nuts, is_record, is_summary  # noqa: E402  shared with anpe_vs_nuts.py
+from nuts_recovery import cached_nuts, is_record, is_summary, nuts_signature  # noqa: E402  shared with anpe_vs_nuts.py
 from real_sdss import read_both  # noqa: E402  the catalogue run's reader of both MGS files
 
 
@@ -81,8 +81,7 @@ def main(argv=None) -> int:
     sel = select(x, flags, args.n_gal, args.seed)
     model = ProvabgsModel.build(z_max=0.2)
     cfg = NUTSConfig()
-    cfg_sig = json.dumps({"seed": args.seed, "n_gal": args.n_gal,
-                          "nuts": {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}}, sort_keys=True, default=str)
+    cfg_sig = nuts_signature(args.seed, args.n_gal, cfg)
     flux, ivar = fluxes_from_x(x)
     recs = []
     t_all = time.perf_counter()

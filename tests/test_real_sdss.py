@@ -120,3 +120,41 @@ def test_reference_relations(rs):
     g = rs.GALLAZZI05
     assert len(g["log_mstar"]) == len(g["p50"]) == len(g["p16"]) == len(g["p84"]) == 16
     assert np.all(np.array(g["p16"]) <= np.array(g["p50"])) and np.all(np.array(g["p50"]) <= np.array(g["p84"]))
+
+
+def test_run_fallback_checkpoints_and_resumes(rs, tmp_path, monkeypatch):
+    """An interrupted NUTS fallback keeps its finished rows and runs only the others on restart."""
+    import sedflow_jax.anpe.fallback as fb_mod
+
+    asked = []
+
+    def fake_refit(rows, x, n_samples, cfg, *, ids=None, stop_after=None):
+        asked.append(np.asarray(rows).tolist())
+        for k, r in enumerate(rows):
+            if stop_after is not None and k == stop_after:
+                raise KeyboardInterrupt  # the run is killed mid-way
+            ok = r % 2 == 1
+            d = {"wall_s": 10.0 + r, "max_rhat": 1.002, "min_ess_bulk": 800.0, "divergent_fraction": 0.0,
+                 "n_gradient_evals_total": 1000 * r}
+            smp = np.full((n_samples, 12), 10.0 + r, np.float32) if ok else None
+            yield int(r), smp, "nuts converged" if ok else "nuts not converged: R-hat", d
+
+    x = np.zeros((10, 11))
+    x[:, 10] = np.linspace(0.05, 0.25, 10)
+    rows = np.array([3, 4, 7])
+    monkeypatch.setattr(fb_mod, "refit_rows", lambda *a, **k: fake_refit(*a, **k, stop_after=2))
+    with pytest.raises(KeyboardInterrupt):
+        rs.run_fallback(rows, x, "nuts", tmp_path, n_samples=20, tag="_t")
+    assert sorted(p.name for p in (tmp_path / "fallback_nuts_t").iterdir()) == ["row_3.npz", "row_4.npz"]
+    monkeypatch.setattr(fb_mod, "refit_rows", fake_refit)
+    out = rs.run_fallback(rows, x, "nuts", tmp_path, n_samples=20, tag="_t")
+    assert asked == [[3, 4, 7], [7]]
+    assert out["n_rows"] == 3 and out["n_refit"] == 3 and out["n_converged"] == 2
+    assert out["wall_s_max"] == pytest.approx(17.0)
+    import csv
+
+    with open(tmp_path / "fallback_nuts_t.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert [int(t["row"]) for t in table] == [3, 4, 7]
+    assert [t["converged"] for t in table] == ["True", "False", "True"]
+    assert float(table[0]["log10_mstar_p50"]) == pytest.approx(13.0) and table[1]["log10_mstar_p50"] == "nan"

@@ -152,7 +152,7 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
             if fallback.limit is not None and todo.size > fallback.limit:
                 status[todo[fallback.limit:]] = "not refit: limit"
                 todo = todo[: fallback.limit]
-            for r, smp, msg in refit_rows(todo, x, n_samples, fallback, ids=ids, progress=progress):
+            for r, smp, msg, _ in refit_rows(todo, x, n_samples, fallback, ids=ids, progress=progress):
                 n_refit += 1
                 status[r] = msg
                 if smp is None:

@@ -24,9 +24,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FallbackConfig", "best_chi2", "fluxes_from_x", "select_rows", "refit_rows"]
+__all__ = ["FallbackConfig", "best_chi2", "fallback_nuts_config", "fluxes_from_x", "select_rows", "refit_rows"]
 
 LN10_OVER_2P5 = np.log(10.0) / 2.5
+
+
+def fallback_nuts_config(**overrides):
+    """The fallback's NUTS settings: the defaults with target_accept 0.95 and up to 7 extensions.
+
+    A fallback row has no other posterior, so the fallback buys robustness with time: target_accept
+    0.95 halved the divergences of a hard galaxy at 1.6x the gradients (``docs/nuts.md``), and 7
+    extensions of 500 draws per chain give slow-mixing chains twice the draws before a row is declared
+    failed. The work per row stays bounded (draws x 2^max_tree_depth leapfrog steps per block).
+    """
+    from ..mcmc import NUTSConfig
+
+    return NUTSConfig(**{"target_accept_prob": 0.95, "max_extensions": 7, **overrides})
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,7 @@ class FallbackConfig:
         n_check: posterior draws per row evaluated for the check.
         limit: refit at most this many rows (``None``: all).
         seed: PRNG seed of the NUTS runs.
-        nuts: a :class:`~sedflow_jax.mcmc.NUTSConfig` (default settings when ``None``).
+        nuts: a :class:`~sedflow_jax.mcmc.NUTSConfig` (:func:`fallback_nuts_config` when ``None``).
     """
 
     chi2_p: float | None = 1e-3
@@ -84,16 +97,17 @@ def select_rows(valid: np.ndarray, outside_support: np.ndarray, chi2: np.ndarray
 
 
 def refit_rows(rows: np.ndarray, x: np.ndarray, n_samples: int, cfg: FallbackConfig, *, ids=None, progress=True):
-    """Run NUTS on ``rows``; yields ``(row, samples (n_samples, 12) or None, status)``.
+    """Run NUTS on ``rows``; yields ``(row, samples (n_samples, 12) or None, status, diagnostics)``.
 
     ``samples`` is a random subset of the NUTS draws (with replacement only if there are fewer
-    draws than ``n_samples``) when the run converged, else ``None`` and ``status`` gives the reasons.
+    draws than ``n_samples``) when the run converged, else ``None`` and ``status`` gives the reasons;
+    ``diagnostics`` is the run's :attr:`~sedflow_jax.mcmc.NUTSResult.diagnostics`.
     """
     import warnings
 
     import jax
 
-    from ..mcmc import NotConvergedWarning, NUTSConfig, run_nuts_batch
+    from ..mcmc import NotConvergedWarning, run_nuts_batch
     from ..model import ProvabgsModel
 
     rows = np.asarray(rows)
@@ -107,12 +121,12 @@ def refit_rows(rows: np.ndarray, x: np.ndarray, n_samples: int, cfg: FallbackCon
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotConvergedWarning)
         for j, res in run_nuts_batch(jax.random.key(cfg.seed), flux, ivar, z, model=model,
-                                     config=cfg.nuts or NUTSConfig(), galaxy_ids=gid, progress=progress):
+                                     config=cfg.nuts or fallback_nuts_config(), galaxy_ids=gid, progress=progress):
             d = res.diagnostics
             if res.converged:
                 draws = np.asarray(res.idata.posterior["theta"]).reshape(-1, 12)
                 pick = rng.choice(draws.shape[0], n_samples, replace=draws.shape[0] < n_samples)
                 yield int(rows[j]), draws[pick].astype(np.float32), (
-                    f"nuts converged in {d['wall_s']:.0f} s (R-hat {d['max_rhat']:.3f}, ESS {d['min_ess_bulk']:.0f})")
+                    f"nuts converged in {d['wall_s']:.0f} s (R-hat {d['max_rhat']:.3f}, ESS {d['min_ess_bulk']:.0f})"), d
             else:
-                yield int(rows[j]), None, "nuts not converged: " + "; ".join(d["reasons"])
+                yield int(rows[j]), None, "nuts not converged: " + "; ".join(d["reasons"]), d

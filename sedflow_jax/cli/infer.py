@@ -70,11 +70,10 @@ def _infer(args: argparse.Namespace) -> int:
     extra = {k: v for k, v in table.items() if k.startswith("true_") and np.asarray(v).ndim == 1}
     fallback = None
     if args.fallback == "nuts":
-        from ..anpe.fallback import FallbackConfig
-        from ..mcmc import NUTSConfig
+        from ..anpe.fallback import FallbackConfig, fallback_nuts_config
 
         fallback = FallbackConfig(chi2_p=args.fallback_chi2_p or None, limit=args.fallback_limit, seed=args.seed,
-                                  nuts=NUTSConfig(num_warmup=args.nuts_warmup, num_samples=args.nuts_samples))
+                                  nuts=fallback_nuts_config(num_warmup=args.nuts_warmup, num_samples=args.nuts_samples))
     res = infer_catalog(post, x, flags, args.out, seed=args.seed, n_samples=args.n_samples,
                         write_samples=not args.no_samples, properties=args.properties,
                         ids=table.get(cols.id) if cols.id else None, extra=extra, progress=not args.no_progress,

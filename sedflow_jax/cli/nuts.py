@@ -33,6 +33,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-extensions", type=int, default=3,
                    help="continue the chains by --num-samples draws at most this many times while R-hat/ESS fail")
     p.add_argument("--max-tree-depth", type=int, default=10)
+    p.add_argument("--jump-tries", type=int, default=0,
+                   help="collapsed sampler: multiple-try jumps of the burst coordinates per NUTS step (0: off)")
     p.add_argument("--sampler", choices=("collapsed", "gibbs", "nuts"), default="collapsed",
                    help="collapsed: NUTS with log M* and the burst state integrated out, then drawn exactly "
                         "(default); gibbs: NUTS-within-Gibbs across the burst cut; nuts: plain NUTS")
@@ -108,7 +110,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{len(ids)} galaxies in {args.catalog}; {len(ids) - len(todo)} already done in {out}")
     cfg = NUTSConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
                      dense_mass=not args.diag_mass, init=args.init, target_accept_prob=args.target_accept,
-                     max_tree_depth=args.max_tree_depth, sampler=args.sampler, max_extensions=args.max_extensions)
+                     max_tree_depth=args.max_tree_depth, sampler=args.sampler, max_extensions=args.max_extensions,
+                     jump_tries=args.jump_tries)
     model = ProvabgsModel.build(args.ssp, None, args.filters, z_max=max(0.2, float(np.max(z))))
     summary_path = out / "summary.csv"
     old = []

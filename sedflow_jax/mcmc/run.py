@@ -11,12 +11,14 @@ Layers (``docs/style`` §2.3):
 * :func:`run_nuts_batch` loops over a catalogue with one cached compile (or ``vmap`` over
   galaxies, or ``pmap`` over devices when there are several), yielding one result per galaxy.
 
-Sampler ("gibbs", the default): NUTS-within-Gibbs on
+Samplers: ``"collapsed"`` (the default) runs NUTS on the 10 coordinates left after integrating
+log10 M* and the burst state out of the posterior (:func:`~sedflow_jax.mcmc.model.collapsed_model`)
+and draws both back exactly for every draw; ``"gibbs"`` is NUTS-within-Gibbs on
 :func:`~sedflow_jax.mcmc.model.burst_split_model`, where t_burst is split at the model's burst cut
 into a Bernoulli indicator (modified-Gibbs / Metropolis flips, numpyro ``DiscreteHMCGibbs``) and a
-uniform coordinate (NUTS with the other 10). The posterior is exactly the original one; plain NUTS
-(``sampler="nuts"``) cannot cross the likelihood jump at the cut. Recorded: ``theta_flow`` with
-t_burst mapped back, and the indicator ``burst_on``.
+uniform coordinate (NUTS with the other 10). The posterior is exactly the original one for both;
+plain NUTS (``sampler="nuts"``) cannot cross the likelihood jump at the cut. Recorded:
+``theta_flow`` with log10 M* and t_burst mapped back, and the burst state ``burst_on``.
 
 Initialisation ("optimize", the default): for every chain independently, ``init_draws`` points
 (half with the burst on, half off) are drawn from the prior box, the best ``init_keep`` by
@@ -43,7 +45,9 @@ import numpy as np
 
 from ..params import FLOW_NAMES, THETA_NAMES
 from ..priors.sedflow import flow_to_physical
+from .jump import JumpNUTS
 from .model import (
+    F_BURST_INDEX,
     T_BURST_INDEX,
     burst_cut,
     burst_split_model,
@@ -82,7 +86,9 @@ class NUTSConfig:
     """Settings of one NUTS run (saved with every result).
 
     Attributes:
-        sampler: ``'gibbs'`` (default): NUTS-within-Gibbs on :func:`~sedflow_jax.mcmc.model.burst_split_model`
+        sampler: ``'collapsed'`` (default): NUTS on :func:`~sedflow_jax.mcmc.model.collapsed_model` (log10 M*
+            and the burst state integrated out, both drawn back exactly per draw); ``'gibbs'``:
+            NUTS-within-Gibbs on :func:`~sedflow_jax.mcmc.model.burst_split_model`
             (numpyro ``DiscreteHMCGibbs(NUTS, modified=True)``; exact across the burst cut);
             ``'nuts'``: plain NUTS on :func:`~sedflow_jax.mcmc.model.photometry_model` (cannot cross
             the burst cut; kept for comparison).
@@ -90,6 +96,9 @@ class NUTSConfig:
             given the other parameters (:func:`~sedflow_jax.mcmc.model.mass_from_offset`).
         off_power: (Gibbs sampler only) f_burst = w^(1/off_power) while the burst is off
             (:func:`~sedflow_jax.mcmc.model.off_fburst`); 1 = no change.
+        jump_tries: (collapsed sampler only) after every NUTS transition, an independent
+            multiple-try Metropolis jump of the burst coordinates (w, q) with this many uniform
+            proposals (:class:`~sedflow_jax.mcmc.jump.JumpNUTS`); 0 = NUTS alone.
         num_warmup, num_samples, num_chains: per chain.
         dense_mass: dense (True) or diagonal mass matrix adapted in warm-up.
         target_accept_prob, max_tree_depth: NUTS settings.
@@ -112,6 +121,7 @@ class NUTSConfig:
     sampler: str = "collapsed"
     profile_mass: bool = True
     off_power: float = 4.0
+    jump_tries: int = 0
     num_warmup: int = 500
     num_samples: int = 500
     num_chains: int = 4
@@ -135,6 +145,10 @@ class NUTSConfig:
         for name in ("num_warmup", "num_samples", "num_chains", "max_tree_depth", "init_draws", "init_keep"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"NUTSConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if int(self.jump_tries) < 0:
+            raise ValueError(f"NUTSConfig.jump_tries must be >= 0, got {self.jump_tries}")
+        if self.jump_tries and self.sampler != "collapsed":
+            raise ValueError("jump_tries applies to sampler='collapsed' only")
         if self.init_steps < 0:
             raise ValueError(f"NUTSConfig.init_steps must be >= 0, got {self.init_steps}")
         if self.init_keep > self.init_draws:
@@ -262,6 +276,7 @@ def _kernel_and_mcmc(cfg: NUTSConfig, num_warmup: int):
     from numpyro.infer import MCMC, NUTS, DiscreteHMCGibbs, init_to_median, init_to_uniform
 
     gibbs = cfg.sampler == "gibbs"
+    jump = _jumps(cfg)
     strategy = init_to_median(num_samples=15) if cfg.init == "median" else init_to_uniform(radius=2)
     kernel = NUTS(
         _model_fn(cfg),
@@ -272,27 +287,37 @@ def _kernel_and_mcmc(cfg: NUTSConfig, num_warmup: int):
     )
     if gibbs:
         kernel = DiscreteHMCGibbs(kernel, modified=True)
+    if jump:  # the burst coordinates of theta_rest: q (f_burst's slot) and w (t_burst's slot), both in (0, 1)
+        kernel = JumpNUTS(kernel, "theta_rest", (F_BURST_INDEX - 1, T_BURST_INDEX - 1), jnp.zeros(2), jnp.ones(2),
+                          n_try=cfg.jump_tries)
     return MCMC(
         kernel,
         num_warmup=num_warmup,
         num_samples=cfg.num_samples,
         num_chains=cfg.num_chains,
-        # numpyro's Gibbs kernels take one key: vectorise the chains with a callable chain method
-        chain_method=jax.vmap if (gibbs and cfg.chain_method == "vectorized") else cfg.chain_method,
+        # numpyro's Gibbs kernels and JumpNUTS take one key: vectorise the chains with a callable chain method
+        chain_method=jax.vmap if ((gibbs or jump) and cfg.chain_method == "vectorized") else cfg.chain_method,
         progress_bar=False,
     )
 
 
+def _jumps(cfg: NUTSConfig) -> bool:
+    return cfg.sampler == "collapsed" and cfg.jump_tries > 0
+
+
 def _fields(cfg: NUTSConfig) -> tuple[str, tuple[str, ...]]:
-    prefix = "hmc_state." if cfg.sampler == "gibbs" else ""
-    return prefix, tuple(prefix + f for f in ("diverging", "num_steps", "accept_prob", "potential_energy"))
+    prefix = "hmc_state." if (cfg.sampler == "gibbs" or _jumps(cfg)) else ""
+    own = ("jumped",) if _jumps(cfg) else ()
+    return prefix, tuple(prefix + f for f in ("diverging", "num_steps", "accept_prob", "potential_energy")) + own
 
 
 def _collect(cfg: NUTSConfig, mcmc, key, flux_model, flux_obs, ivar, low, high) -> dict:
     """Per-chain draws of the sampling phase just run: theta_flow, burst_on, sampler statistics."""
     prefix, fields = _fields(cfg)
     ex = mcmc.get_extra_fields(group_by_chain=True)
-    out = {f[len(prefix):]: ex[f] for f in fields}
+    out = {f[len(prefix):] if f.startswith(prefix) else f: ex[f] for f in fields}
+    if "jumped" not in out:
+        out["jumped"] = jnp.zeros_like(out["diverging"])
     smp = mcmc.get_samples(group_by_chain=True)
     t_cut = burst_cut(flux_model, low, high)
     if cfg.sampler == "collapsed":
@@ -541,13 +566,12 @@ def _to_idata(raw: dict, diag: dict, cfg: NUTSConfig, *, flux_obs, ivar, redshif
         "t_cut_gyr": float(raw["t_cut"]),
         "p_burst_on": float(np.mean(raw["burst_on"])),
         "burst_flip_rate": float(diag["burst_flip_rate"]),
+        "jump_rate": float(diag["jump_rate"]),
         "wall_s": float(wall_s),
         "nuts_config": str(dataclasses.asdict(cfg)),
         "likelihood": "Gaussian in flux (nanomaggies), sigma = ivar^-1/2, bands with ivar = 0 dropped",
         "prior": "SEDflow box, uniform in flow space (theta_flow)",
-        "sampler": ("numpyro DiscreteHMCGibbs(NUTS, modified=True) on burst_split_model (t_burst split at t_cut_gyr"
-                    + (", mass as offset from its profile maximum)" if cfg.profile_mass else ")")
-                    if cfg.sampler == "gibbs" else "numpyro NUTS"),
+        "sampler": _sampler_text(cfg),
     }
     if truth is not None:
         attrs["theta_true"] = np.asarray(truth, np.float64).tolist()
@@ -563,7 +587,17 @@ def _to_idata(raw: dict, diag: dict, cfg: NUTSConfig, *, flux_obs, ivar, redshif
     )
 
 
-_DRAW_KEYS = ("theta_flow", "burst_on", "diverging", "num_steps", "accept_prob", "potential_energy")
+def _sampler_text(cfg: NUTSConfig) -> str:
+    if cfg.sampler == "gibbs":
+        return ("numpyro DiscreteHMCGibbs(NUTS, modified=True) on burst_split_model (t_burst split at t_cut_gyr"
+                + (", mass as offset from its profile maximum)" if cfg.profile_mass else ")"))
+    if cfg.sampler == "collapsed":
+        jump = f" + multiple-try jumps of the burst coordinates ({cfg.jump_tries} tries)" if cfg.jump_tries else ""
+        return f"numpyro NUTS{jump} on collapsed_model (log10 M* and the burst state drawn back per draw)"
+    return "numpyro NUTS on photometry_model"
+
+
+_DRAW_KEYS = ("theta_flow", "burst_on", "diverging", "num_steps", "accept_prob", "potential_energy", "jumped")
 
 
 def _extend_until_converged(cfg: NUTSConfig, raw: dict, key, flux_model, flux_obs, ivar, low, high,
@@ -599,6 +633,7 @@ def _finish(raw, cfg, *, flux_obs, ivar, redshift, galaxy_id, filters, wall_s, r
     diag["p_burst_on"] = float(np.mean(raw["burst_on"]))
     b = np.asarray(raw["burst_on"])
     diag["burst_flip_rate"] = float(np.mean(b[:, 1:] != b[:, :-1])) if b.shape[1] > 1 else 0.0
+    diag["jump_rate"] = float(np.mean(raw["jumped"]))  # accepted burst jumps per iteration (JumpNUTS)
     diag["wall_s"] = float(wall_s)
     diag["n_blocks"] = int(raw.get("n_blocks", 1))
     diag["n_draws_per_chain"] = int(raw["theta_flow"].shape[1])

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from sedflow_jax.anpe.fallback import FallbackConfig, best_chi2, fluxes_from_x, select_rows
+from sedflow_jax.anpe.fallback import FallbackConfig, best_chi2, fallback_nuts_config, fluxes_from_x, select_rows
 
 
 def test_fluxes_from_x_inverts_magnitudes():
@@ -33,6 +33,15 @@ def test_best_chi2_zero_for_the_true_parameters():
     assert chi2[0] == pytest.approx(0.0, abs=1e-3)
     chi2_other = best_chi2(m, other[None, None], x)
     assert chi2_other[0] == pytest.approx(5 * ((10**0.1 - 1) / (np.log(10) / 2.5 * 0.02)) ** 2, rel=2e-3)
+
+
+def test_fallback_nuts_config_is_the_robust_variant():
+    from sedflow_jax.mcmc import NUTSConfig
+
+    c = fallback_nuts_config(num_warmup=123)
+    assert (c.target_accept_prob, c.max_extensions, c.num_warmup) == (0.95, 7, 123)
+    assert c.num_samples == NUTSConfig().num_samples and NUTSConfig().target_accept_prob == 0.9
+    assert fallback_nuts_config(target_accept_prob=0.8).target_accept_prob == 0.8
 
 
 def test_select_rows_triggers():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import jax
@@ -84,3 +85,21 @@ def test_bad_key_and_config(nuts_model, galaxy):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         NUTSConfig()
+
+
+def test_jump_tries_runs_the_burst_jumps(nuts_model, galaxy):
+    """jump_tries wraps the collapsed sampler's NUTS in JumpNUTS: the jumps happen and are reported."""
+    flux, ivar, z, theta = galaxy
+    cfg = dataclasses.replace(SHORT, num_warmup=30, num_samples=30, max_tree_depth=5, jump_tries=8, max_extensions=1)
+    with pytest.warns(NotConvergedWarning):
+        res = run_nuts(jax.random.key(1), flux, ivar, z, model=nuts_model, config=cfg, truth=theta)
+    assert res.idata.posterior["theta"].shape == (2, 60, 12)  # continued once from the JumpNUTS state
+    assert res.diagnostics["n_blocks"] == 2
+    assert 0.0 < res.diagnostics["jump_rate"] <= 1.0
+    assert res.idata.attrs["jump_rate"] == pytest.approx(res.diagnostics["jump_rate"])
+    assert "multiple-try jumps" in res.idata.attrs["sampler"]
+    assert abs(float(res.idata.posterior["theta"].sel(param="log10_mstar_formed").median()) - theta[0]) < 0.5
+    with pytest.raises(ValueError, match="collapsed"):
+        NUTSConfig(sampler="gibbs", jump_tries=4)
+    with pytest.raises(ValueError, match="jump_tries"):
+        NUTSConfig(jump_tries=-1)
