@@ -63,11 +63,14 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=None, help="ANPE model directory (default: the shipped flow)")
     p.add_argument("--is-proposal", type=int, default=131072, help="ANPE-IS proposal draws per galaxy (0: off)")
     p.add_argument("--nuts-cache", default=None, help="directory to keep/reuse NUTS draws per galaxy")
+    p.add_argument("--robust", action="store_true",
+                   help="the catalogue fallback's NUTS settings (fallback_nuts_config: target_accept 0.95, 7 extensions)")
+    p.add_argument("--tag", default="", help="suffix of the output file name")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args(argv)
 
     from sedflow_jax.anpe import Posterior
-    from sedflow_jax.anpe.fallback import fluxes_from_x
+    from sedflow_jax.anpe.fallback import fallback_nuts_config, fluxes_from_x
     from sedflow_jax.io.atomic import atomic_write_json
     from sedflow_jax.io.catalog import CatalogColumns, prepare_x
     from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts
@@ -80,7 +83,7 @@ def main(argv=None) -> int:
     x, flags = prepare_x(table, CatalogColumns(id="id"), redshift_range=post.redshift_range)
     sel = select(x, flags, args.n_gal, args.seed)
     model = ProvabgsModel.build(z_max=0.2)
-    cfg = NUTSConfig()
+    cfg = fallback_nuts_config() if args.robust else NUTSConfig()
     cfg_sig = nuts_signature(args.seed, args.n_gal, cfg)
     flux, ivar = fluxes_from_x(x)
     recs = []
@@ -126,7 +129,7 @@ def main(argv=None) -> int:
             "model": str(args.model or "shipped default"), **is_summary(recs),
             "galaxies": recs, "total_wall_s": time.perf_counter() - t_all,
         }
-        atomic_write_json(Path(args.out) / "real_sdss_nuts.json", out)
+        atomic_write_json(Path(args.out) / f"real_sdss_nuts{args.tag}.json", out)
         print(f"{k + 1}/{len(sel)} row {i} r={x[i, 2]:.2f} g-r={x[i, 1] - x[i, 2]:.2f} z={x[i, 10]:.3f}: NUTS "
               f"{d['wall_s']:.0f} s converged={converged} ({'; '.join(d['reasons'])}); W1/sigma log M* {w[0]:.2f}, "
               f"tau_ism {w[10]:.2f}; C2ST {acc:.2f}"
