@@ -371,11 +371,11 @@ def run_fallback(rows: np.ndarray, x: np.ndarray, method: str, work: Path, *, li
     for r in todo:
         if not path(r).exists():
             continue
-        c = np.load(path(r))
-        q = np.percentile(c["samples"][:, 0], [16, 50, 84]) if bool(c["converged"]) else [np.nan] * 3
-        out.append([int(r), "" if ids is None else ids[r], f"{x[r, 10]:.5f}", bool(c["converged"]), str(c["status"]),
-                    f"{float(c['wall_s']):.1f}", f"{float(c['max_rhat']):.4f}", f"{float(c['min_ess_bulk']):.0f}",
-                    f"{float(c['divergent_fraction']):.4f}", int(c["n_grad"]), *[f"{v:.4f}" for v in q]])
+        with np.load(path(r)) as c:
+            q = np.percentile(c["samples"][:, 0], [16, 50, 84]) if bool(c["converged"]) else [np.nan] * 3
+            out.append([int(r), "" if ids is None else ids[r], f"{x[r, 10]:.5f}", bool(c["converged"]), str(c["status"]),
+                        f"{float(c['wall_s']):.1f}", f"{float(c['max_rhat']):.4f}", f"{float(c['min_ess_bulk']):.0f}",
+                        f"{float(c['divergent_fraction']):.4f}", int(c["n_grad"]), *[f"{v:.4f}" for v in q]])
     with atomic_path(work / f"fallback_nuts{tag}.csv") as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["row", "id", "z", "converged", "status", "wall_s", "max_rhat", "min_ess_bulk", "divergent_fraction",

@@ -117,7 +117,7 @@ class JumpNUTS(MCMCKernel):
         accept = jnp.log(jr.uniform(k_acc, (), x.dtype)) < log_alpha
         x_new = jnp.where(accept, cand[j], x)
         z_new = {**z, self.site: x_new}
-        pe, grad = jax.value_and_grad(lambda zz: potential(zz))(z_new)
+        pe, grad = jax.value_and_grad(potential)(z_new)
         hmc_state = hmc_state._replace(
             z=z_new,
             z_grad=jax.tree.map(lambda g, g0: jnp.where(accept, g, g0), grad, hmc_state.z_grad),

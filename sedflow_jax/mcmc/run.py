@@ -302,7 +302,7 @@ def _kernel_and_mcmc(cfg: NUTSConfig, num_warmup: int):
 
 
 def _jumps(cfg: NUTSConfig) -> bool:
-    return cfg.sampler == "collapsed" and cfg.jump_tries > 0
+    return cfg.jump_tries > 0  # NUTSConfig allows it with the collapsed sampler only
 
 
 def _fields(cfg: NUTSConfig) -> tuple[str, tuple[str, ...]]:
