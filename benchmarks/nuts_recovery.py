@@ -106,11 +106,13 @@ def add_nuts_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-accept", type=float, default=0.9)
     p.add_argument("--max-extensions", type=int, default=3)
     p.add_argument("--jump-tries", type=int, default=0, help="multiple-try burst jumps per NUTS step (JumpNUTS; 0: off)")
+    p.add_argument("--joint-off", action="store_true", help="integrate f_burst out of the burst-off state (NUTSConfig.joint_off)")
+    p.add_argument("--joint-on", action="store_true", help="integrate f_burst out of the burst-on state (NUTSConfig.joint_on)")
 
 
 #: NUTSConfig fields added after NUTS caches were first written: left out of the signature while they
 #: hold their default, so those caches stay valid
-_LATER_FIELDS = {"jump_tries": 0}
+_LATER_FIELDS = {"jump_tries": 0, "joint_off": False, "joint_on": False}
 
 
 def nuts_signature(seed: int, n_gal: int, cfg) -> str:
@@ -207,7 +209,8 @@ def main(argv=None) -> int:
                      num_chains=args.num_chains, dense_mass=not args.diag_mass, init=args.init,
                      target_accept_prob=args.target_accept, max_tree_depth=args.max_tree_depth,
                      profile_mass=not args.no_profile_mass, off_power=args.off_power,
-                     max_extensions=0 if args.quick else args.max_extensions, jump_tries=args.jump_tries)
+                     max_extensions=0 if args.quick else args.max_extensions, jump_tries=args.jump_tries,
+                     joint_off=args.joint_off, joint_on=args.joint_on)
     recs = []
     t_all = time.perf_counter()
     with warnings.catch_warnings():

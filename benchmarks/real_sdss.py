@@ -338,7 +338,7 @@ def classify_fallback(x, flags, chi2_best, colour_lo, colour_hi, noise, *, chi2_
 
 
 def run_fallback(rows: np.ndarray, x: np.ndarray, method: str, work: Path, *, limit=None, ids=None,
-                 n_samples: int = 1000, seed: int = 0, tag: str = "") -> dict | None:
+                 n_samples: int = 1000, seed: int = 0, tag: str = "", zbad: np.ndarray | None = None) -> dict | None:
     """The off-support path. ``method='none'`` only lists the rows (``fallback_rows.csv``).
 
     ``method='nuts'`` refits the first ``limit`` of ``rows`` (all when ``None``) with NUTS through the package's
@@ -347,7 +347,8 @@ def run_fallback(rows: np.ndarray, x: np.ndarray, method: str, work: Path, *, li
     checkpointed at once (``fallback_nuts{tag}/row_R.npz``: status, diagnostics, draws if converged; written
     atomically), so an interrupted run resumes where it stopped. ``fallback_nuts{tag}.csv`` is rebuilt from the
     checkpoints (row, id, z, converged, status, wall time, R-hat, ESS, divergent fraction, gradient evaluations,
-    NUTS 16/50/84 of log10 M* formed).
+    NUTS 16/50/84 of log10 M* formed). ``zbad`` (bool per catalogue row, optional): the rows beyond the
+    trained redshift range (from :func:`classify_fallback`), counted in the summary.
     """
     if method != "nuts":
         return None
@@ -383,7 +384,7 @@ def run_fallback(rows: np.ndarray, x: np.ndarray, method: str, work: Path, *, li
         w.writerows(out)
     walls = np.array([float(o[5]) for o in out])
     return {"n_rows": int(todo.size), "n_refit": len(out), "n_converged": sum(1 for o in out if o[3]),
-            "n_redshift_outside_training": sum(1 for o in out if float(o[2]) > 0.2),
+            "n_redshift_outside_training": None if zbad is None else sum(1 for o in out if zbad[o[0]]),
             "wall_s_median": float(np.median(walls)) if out else None, "wall_s_max": float(np.max(walls)) if out else None,
             "seconds_this_run": time.perf_counter() - t0}
 
@@ -493,7 +494,7 @@ def stage_analyse(args, work: Path) -> dict:
     if floor:  # fit with the errors the rows were selected with (NSA's floor in quadrature)
         x_fit[:, 5:10] = np.hypot(x[:, 5:10], ERROR_FLOOR_MAG)
     fb_run = run_fallback(rows, x_fit, args.fallback, work, limit=args.fallback_limit, ids=ids, seed=args.seed,
-                          tag="_floor" if floor else "")
+                          tag="_floor" if floor else "", zbad=fb_sel["zbad"])
     if fb_run:
         print(f"NUTS fallback ({args.fallback_errors} errors): {fb_run['n_refit']} of {fb_run['n_rows']} rows refit, "
               f"{fb_run['n_converged']} converged; median {fb_run['wall_s_median']} s, max {fb_run['wall_s_max']} s "

@@ -147,8 +147,9 @@ def test_run_fallback_checkpoints_and_resumes(rs, tmp_path, monkeypatch):
         rs.run_fallback(rows, x, "nuts", tmp_path, n_samples=20, tag="_t")
     assert sorted(p.name for p in (tmp_path / "fallback_nuts_t").iterdir()) == ["row_3.npz", "row_4.npz"]
     monkeypatch.setattr(fb_mod, "refit_rows", fake_refit)
-    out = rs.run_fallback(rows, x, "nuts", tmp_path, n_samples=20, tag="_t")
+    out = rs.run_fallback(rows, x, "nuts", tmp_path, n_samples=20, tag="_t", zbad=x[:, 10] > 0.2)
     assert asked == [[3, 4, 7], [7]]
+    assert out["n_redshift_outside_training"] == 1  # row 7 (z = 0.206) of the three
     assert out["n_rows"] == 3 and out["n_refit"] == 3 and out["n_converged"] == 2
     assert out["wall_s_max"] == pytest.approx(17.0)
     import csv

@@ -231,25 +231,43 @@ def burst_split_model(flux_model, flux_obs_nmgy, ivar, low, high, profile_mass: 
     numpyro.sample("flux_obs", dist.Normal(flux, sigma).mask(ok).to_event(1), obs=flux_obs_nmgy)
 
 
-def _unit_fluxes(flux_model, v_on, v_off):
-    """Fluxes with the burst on (at v_on) and off (at v_off), for the mass v[0] (both the same)."""
+def _unit_fluxes(flux_model, v_on, v_off, joint_off: bool):
+    """Fluxes with the burst on (at v_on) and off (at v_off), for the mass v[0] (both the same).
+
+    ``joint_off``: the off fluxes are those of the NMF part alone (f_burst = 0; the caller has set
+    v_off's f_burst slot to 0), as the joint (mass, f_burst) integral of the off state needs.
+    """
     if hasattr(flux_model, "unit_flux_parts"):  # FixedRedshiftModel: one evaluation for both
         theta = flow_to_physical(v_on)
         nmf, burst = flux_model.unit_flux_parts(theta)
         f_b = theta[5]
-        return (1 - f_b) * nmf + f_b * burst, (1 - f_b) * nmf
+        return (1 - f_b) * nmf + f_b * burst, nmf if joint_off else (1 - f_b) * nmf
     # general model: its own burst rule puts v_on before the cut and v_off after it
     return flux_model(flow_to_physical(v_on), burst_on=1), flux_model(flow_to_physical(v_off), burst_on=0)
 
 
-def _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high):
+def _unit_parts(flux_model, v_on):
+    """(NMF, burst) fluxes of the mass v_on[0] with the burst on: f_burst = 0 and f_burst = 1."""
+    k = F_BURST_INDEX
+    if hasattr(flux_model, "unit_flux_parts"):
+        return flux_model.unit_flux_parts(flow_to_physical(v_on))
+    return (flux_model(flow_to_physical(v_on.at[k].set(0.0)), burst_on=1),
+            flux_model(flow_to_physical(v_on.at[k].set(1.0)), burst_on=1))
+
+
+def _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high, joint_off: bool = False, joint_on: bool = False):
     """Per burst state: flow vectors, mass statistics (c, d) and log marginal; m_ref; the log
     prior density of the collapsed coordinates (:func:`collapsed_coordinates`).
 
     Mass statistics refer to fluxes of 10^m_ref Msun (c in units of 10^m_ref), so the mass
-    integral runs over log10 M* - m_ref.
+    integral runs over log10 M* - m_ref. ``joint_off``: the off state's marginal integrates
+    log10 M* and f_burst jointly (:func:`~sedflow_jax.mcmc.marginal.log_off_burst_integral`; the
+    f_burst box must be [0, 1]) and does not depend on (w, q); otherwise log10 M* only, at the f_burst of q.
+    ``joint_on``: the same for the on state (:func:`~sedflow_jax.mcmc.marginal.log_on_burst_integral`); its
+    entry then carries the on-state weight statistics as a 4th element.
     """
-    from .marginal import log_mass_integral, mass_statistics
+    from .marginal import (log_mass_integral, log_off_burst_integral, log_on_burst_integral, mass_statistics,
+                           on_burst_statistics)
 
     j = T_BURST_INDEX
     lo_t, hi_t = low[j], high[j]
@@ -263,16 +281,28 @@ def _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high):
     u = v[j]
     v_on = v.at[j].set(split_to_t_burst(u, 1, lo_t, hi_t, t_cut))
     v_off = v.at[j].set(split_to_t_burst(u, 0, lo_t, hi_t, t_cut))
-    unit_on, unit_off = _unit_fluxes(flux_model, v_on, v_off)
+    if joint_off:
+        v_off = v_off.at[F_BURST_INDEX].set(0.0)
+    unit_on, unit_off = _unit_fluxes(flux_model, v_on, v_off, joint_off)
+    if joint_on:
+        parts = _unit_parts(flux_model, v_on)
     ok = ivar > 0
     safe = jnp.where(ok, ivar, 1.0)
     norm = 0.5 * jnp.sum(jnp.where(ok, jnp.log(safe / (2 * jnp.pi)), 0.0)) - jnp.log(hi_m - lo_m)
     out = []
     # a state with zero prior probability (t_cut clipped to a box edge) contributes nothing
-    for unit, prob in ((unit_on, p_on), (unit_off, 1 - p_on)):
-        c, d, chi2 = mass_statistics(unit, flux_obs_nmgy, ivar)
-        ll = norm - 0.5 * chi2 + log_mass_integral(c, d, lo_m - m_ref, hi_m - m_ref)
-        out.append((c, d, jnp.where(prob > 0, jnp.log(jnp.maximum(prob, 1e-30)) + ll, -jnp.inf)))
+    for state, (unit, prob) in enumerate(((unit_on, p_on), (unit_off, 1 - p_on))):
+        extra = ()
+        if state == 0 and joint_on:
+            c, d, chi2, weight = on_burst_statistics(*parts, flux_obs_nmgy, ivar)
+            log_int = log_on_burst_integral(c, d, weight, lo_m - m_ref, hi_m - m_ref)
+            extra = (weight,)
+        else:
+            c, d, chi2 = mass_statistics(unit, flux_obs_nmgy, ivar)
+            integral = log_off_burst_integral if (state == 1 and joint_off) else log_mass_integral
+            log_int = integral(c, d, lo_m - m_ref, hi_m - m_ref)
+        ll = norm - 0.5 * chi2 + log_int
+        out.append((c, d, jnp.where(prob > 0, jnp.log(jnp.maximum(prob, 1e-30)) + ll, -jnp.inf)) + extra)
     return (v_on, v_off), out, m_ref, log_jac
 
 
@@ -329,17 +359,20 @@ def collapsed_coordinates(rest, low, high, t_cut):
     return v.at[j].set(u).at[k].set(f_b), jac_w + jac_q
 
 
-def collapsed_log_likelihood(rest, flux_model, flux_obs_nmgy, ivar, low, high):
+def collapsed_log_likelihood(rest, flux_model, flux_obs_nmgy, ivar, low, high, joint_off: bool = False,
+                             joint_on: bool = False):
     """log of p(fluxes | other 10 coordinates), with log10 M* and the burst state summed out.
 
     ``rest`` (10,): the collapsed model's coordinates (:func:`collapsed_coordinates`). Equals ``log sum_s p(s) int L(logM, t_burst(u, s), ...) p(logM) dlogM``
-    for the Gaussian flux likelihood and the box prior of log10 M*; see :mod:`sedflow_jax.mcmc.marginal`.
+    for the Gaussian flux likelihood and the box prior of log10 M*, with f_burst integrated too in the
+    off term when ``joint_off`` (and in the on term when ``joint_on``); see :mod:`sedflow_jax.mcmc.marginal`.
     """
-    _, ((_, _, l_on), (_, _, l_off)), _, _ = _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high)
+    _, (on, off), _, _ = _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high, joint_off, joint_on)
+    l_on, l_off = on[2], off[2]
     return jnp.logaddexp(l_on, l_off)
 
 
-def collapsed_model(flux_model, flux_obs_nmgy, ivar, low, high):
+def collapsed_model(flux_model, flux_obs_nmgy, ivar, low, high, joint_off: bool = False, joint_on: bool = False):
     """numpyro model of the 10 coordinates left after integrating out log10 M* and the burst state.
 
     Site ``theta_rest`` ~ U(low'[1:], high'[1:]) (the flow box without log10 M*; t_burst's and
@@ -348,34 +381,59 @@ def collapsed_model(flux_model, flux_obs_nmgy, ivar, low, high):
     (no burst jump, no mass ridge). Draws of the full posterior follow from
     :func:`draw_mass_and_burst` applied to every draw of ``theta_rest``: together they sample
     exactly the posterior of :func:`photometry_model`.
+
+    ``joint_off``: in the burst-off state the fluxes depend on log10 M* and f_burst only
+    through the NMF mass M (1 - f_burst), so both are integrated out of that state, whose term then
+    does not depend on (w, q): there they keep their prior and are dummies. With f_burst sampled in
+    the off state (``joint_off=False``), the box edge of log10 M* becomes a steep wall in (w, q)
+    wherever 1 - f_burst asks for more than 10^12.5 Msun, and NUTS diverged there (row 55 of the
+    benchmark: 23% of the off-state transitions divergent, 2% of the on-state ones). Off by default:
+    in the off state (w, q) then wander over their prior, and t_burst mixed worse (``docs/nuts.md``).
+    ``joint_on``: f_burst integrated out of the on state as well
+    (:func:`~sedflow_jax.mcmc.marginal.log_on_burst_integral`); with both, q is a dummy in both states.
     """
     j = T_BURST_INDEX
     low_u = low.at[j].set(0.0)
     high_u = high.at[j].set(1.0)
     rest = numpyro.sample("theta_rest", dist.Uniform(low_u[1:], high_u[1:]).to_event(1))
     # one evaluation of the coordinates and fluxes serves the Jacobian and the likelihood
-    _, ((_, _, l_on), (_, _, l_off)), _, log_jac = _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high)
+    _, (on, off), _, log_jac = _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high, joint_off, joint_on)
+    l_on, l_off = on[2], off[2]
     numpyro.factor("coordinate_jacobian", log_jac)
     numpyro.factor("marginal_loglik", jnp.logaddexp(l_on, l_off))
 
 
-def draw_mass_and_burst(key, rest, flux_model, flux_obs_nmgy, ivar, low, high):
+def draw_mass_and_burst(key, rest, flux_model, flux_obs_nmgy, ivar, low, high, joint_off: bool = False,
+                        joint_on: bool = False):
     """Exact conditional draw of (burst state s, log10 M*) given ``rest``; returns ``(theta_flow, s)``.
 
-    s ~ Bernoulli(p_on L_on / (p_on L_on + (1 - p_on) L_off)) with the mass-marginal likelihoods,
-    then log10 M* from its conditional density given s (:func:`~sedflow_jax.mcmc.marginal.sample_log_mass`).
+    s ~ Bernoulli(p_on L_on / (p_on L_on + (1 - p_on) L_off)) with the marginal likelihoods, then
+    log10 M* from its conditional density given s (:func:`~sedflow_jax.mcmc.marginal.sample_log_mass`);
+    with ``joint_off`` and s = 0, log10 M* and f_burst jointly
+    (:func:`~sedflow_jax.mcmc.marginal.sample_off_burst`), and likewise with ``joint_on`` and s = 1
+    (:func:`~sedflow_jax.mcmc.marginal.sample_on_burst`). Use the flags of the model sampled.
     """
-    from .marginal import sample_log_mass
+    from .marginal import sample_log_mass, sample_off_burst, sample_on_burst
 
     k_s, k_m = jr.split(key)
-    (v_on, v_off), ((c_on, d_on, l_on), (c_off, d_off, l_off)), m_ref, _ = _collapsed_states(
-        rest, flux_model, flux_obs_nmgy, ivar, low, high
+    (v_on, v_off), (on, (c_off, d_off, l_off)), m_ref, _ = _collapsed_states(
+        rest, flux_model, flux_obs_nmgy, ivar, low, high, joint_off, joint_on
     )
+    c_on, d_on, l_on = on[:3]
     s = jr.bernoulli(k_s, jax.nn.sigmoid(l_on - l_off)).astype(jnp.int32)
-    c, d = jnp.where(s > 0, c_on, c_off), jnp.where(s > 0, d_on, d_off)
-    logm = m_ref + sample_log_mass(k_m, c, d, low[0] - m_ref, high[0] - m_ref)
-    v = jnp.where(s > 0, v_on, v_off)
-    return v.at[0].set(logm), s
+    lo, hi = low[0] - m_ref, high[0] - m_ref
+    if joint_on:
+        y_on, f_on = sample_on_burst(k_m, c_on, d_on, on[3], lo, hi)
+        v_on = v_on.at[F_BURST_INDEX].set(f_on)
+    else:
+        y_on = sample_log_mass(k_m, c_on, d_on, lo, hi)
+    if joint_off:
+        y_off, f_off = sample_off_burst(k_m, c_off, d_off, lo, hi)
+        v_off = v_off.at[F_BURST_INDEX].set(f_off)
+    else:
+        y_off = sample_log_mass(k_m, c_off, d_off, lo, hi)
+    v = jnp.where(s > 0, v_on.at[0].set(m_ref + y_on), v_off.at[0].set(m_ref + y_off))
+    return v, s
 
 
 def check_photometry(flux_obs_nmgy, ivar, n_band: int | None = None, *, name: str = "galaxy"):

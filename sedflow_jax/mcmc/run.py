@@ -92,6 +92,15 @@ class NUTSConfig:
             (numpyro ``DiscreteHMCGibbs(NUTS, modified=True)``; exact across the burst cut);
             ``'nuts'``: plain NUTS on :func:`~sedflow_jax.mcmc.model.photometry_model` (cannot cross
             the burst cut; kept for comparison).
+        joint_off: (collapsed sampler only) integrate log10 M* and f_burst jointly out of the burst-off
+            state (its term then does not depend on the burst coordinates) instead of log10 M* alone at
+            the sampled f_burst. Same posterior. It removes the steep wall that the mass box puts in the
+            off state and halves the divergences, but t_burst mixes worse, so on the 20 benchmark
+            galaxies it converged no more often and took longer: off by default (``docs/nuts.md``).
+            Needs the SEDflow f_burst box [0, 1].
+        joint_on: (collapsed sampler) integrate f_burst out of the burst-on state too
+            (``marginal.log_on_burst_integral``); with joint_off, q is then a dummy. Same posterior, same
+            box requirement; off by default (no fewer divergences on the galaxies tried, ``docs/nuts.md``).
         profile_mass: (Gibbs sampler only; ignored by 'nuts') sample log10 M* as an offset from its profile maximum
             given the other parameters (:func:`~sedflow_jax.mcmc.model.mass_from_offset`).
         off_power: (Gibbs sampler only) f_burst = w^(1/off_power) while the burst is off
@@ -119,6 +128,8 @@ class NUTSConfig:
     """
 
     sampler: str = "collapsed"
+    joint_off: bool = False
+    joint_on: bool = False
     profile_mass: bool = True
     off_power: float = 4.0
     jump_tries: int = 0
@@ -186,7 +197,7 @@ class NUTSResult:
 # ----------------------------------------------------------------------------- compiled kernel
 def _model_fn(cfg: NUTSConfig):
     if cfg.sampler == "collapsed":
-        return collapsed_model
+        return functools.partial(collapsed_model, joint_off=cfg.joint_off, joint_on=cfg.joint_on)
     if cfg.sampler == "gibbs":
         return functools.partial(burst_split_model, profile_mass=cfg.profile_mass, off_power=cfg.off_power)
     return photometry_model
@@ -323,7 +334,7 @@ def _collect(cfg: NUTSConfig, mcmc, key, flux_model, flux_obs, ivar, low, high) 
     if cfg.sampler == "collapsed":
         rest = smp["theta_rest"]  # (chains, draws, 10)
         keys = jr.split(key, rest.shape[0] * rest.shape[1]).reshape(rest.shape[:2])
-        draw = lambda k, r: draw_mass_and_burst(k, r, flux_model, flux_obs, ivar, low, high)  # noqa: E731
+        draw = lambda k, r: draw_mass_and_burst(k, r, flux_model, flux_obs, ivar, low, high, cfg.joint_off, cfg.joint_on)  # noqa: E731
         out["theta_flow"], out["burst_on"] = jax.vmap(jax.vmap(draw))(keys, rest)
     elif cfg.sampler == "gibbs":
         out["theta_flow"] = smp["theta_flow"]  # deterministic site: t_burst (and mass) mapped back
@@ -593,7 +604,9 @@ def _sampler_text(cfg: NUTSConfig) -> str:
                 + (", mass as offset from its profile maximum)" if cfg.profile_mass else ")"))
     if cfg.sampler == "collapsed":
         jump = f" + multiple-try jumps of the burst coordinates ({cfg.jump_tries} tries)" if cfg.jump_tries else ""
-        return f"numpyro NUTS{jump} on collapsed_model (log10 M* and the burst state drawn back per draw)"
+        off = {(True, True): ", f_burst too", (True, False): ", f_burst too in the burst-off state",
+               (False, True): ", f_burst too in the burst-on state", (False, False): ""}[(cfg.joint_off, cfg.joint_on)]
+        return f"numpyro NUTS{jump} on collapsed_model (log10 M*{off} and the burst state drawn back per draw)"
     return "numpyro NUTS on photometry_model"
 
 
@@ -648,7 +661,7 @@ def _finish(raw, cfg, *, flux_obs, ivar, redshift, galaxy_id, filters, wall_s, r
     return res
 
 
-def _prepare(flux_obs, ivar, redshift, model, prior):
+def _prepare(flux_obs, ivar, redshift, model, prior, cfg: NUTSConfig):
     from ..priors.sedflow import sedflow_prior
 
     z = np.atleast_1d(np.asarray(redshift, np.float64))
@@ -665,6 +678,11 @@ def _prepare(flux_obs, ivar, redshift, model, prior):
     if bad.any():
         raise ValueError(f"redshift outside [0, {model.z_max}] (the model's z_max) in row(s) {np.flatnonzero(bad)[:10].tolist()}")
     prior = sedflow_prior(dtype=model.dtype) if prior is None else prior
+    k = F_BURST_INDEX
+    if (cfg.sampler == "collapsed" and (cfg.joint_off or cfg.joint_on)
+            and (float(prior.low[k]), float(prior.high[k])) != (0.0, 1.0)):
+        raise ValueError(f"NUTSConfig(joint_off / joint_on) needs the f_burst prior box [0, 1], got "
+                         f"[{float(prior.low[k])}, {float(prior.high[k])}]; set both False")
     return f, w, z, model, prior
 
 
@@ -701,7 +719,7 @@ def run_nuts(
     """
     _check_key(key)
     cfg = config or NUTSConfig()
-    f, w, z, model, prior = _prepare(flux_obs_nmgy, ivar, redshift, model, prior)
+    f, w, z, model, prior = _prepare(flux_obs_nmgy, ivar, redshift, model, prior, cfg)
     if f.shape[0] != 1:
         raise ValueError("run_nuts fits one galaxy; use run_nuts_batch for several")
     fm = fixed_redshift_models(model, z)[0]
@@ -745,7 +763,7 @@ def run_nuts_batch(
     if strategy not in ("loop", "vmap"):
         raise ValueError(f"strategy must be 'loop' or 'vmap', got {strategy!r}")
     cfg = config or NUTSConfig()
-    f, w, z, model, prior = _prepare(flux_obs_nmgy, ivar, redshift, model, prior)
+    f, w, z, model, prior = _prepare(flux_obs_nmgy, ivar, redshift, model, prior, cfg)
     n = f.shape[0]
     ids = [str(i) for i in range(n)] if galaxy_ids is None else [str(g) for g in galaxy_ids]
     if len(ids) != n:

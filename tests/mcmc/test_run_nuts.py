@@ -87,6 +87,29 @@ def test_bad_key_and_config(nuts_model, galaxy):
         NUTSConfig()
 
 
+def test_joint_marginals_run_and_check_the_box(nuts_model, galaxy):
+    """joint_off / joint_on reach the model and the draws: every draw inside the box, the sampler text says so,
+    and a prior whose f_burst box is not [0, 1] is refused."""
+    flux, ivar, z, theta = galaxy
+    cfg = dataclasses.replace(SHORT, num_warmup=30, num_samples=30, max_tree_depth=5, max_extensions=0,
+                              joint_off=True, joint_on=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotConvergedWarning)
+        res = run_nuts(jax.random.key(2), flux, ivar, z, model=nuts_model, config=cfg, truth=theta)
+    th = np.asarray(res.idata.posterior["theta"]).reshape(-1, 12)
+    assert np.all(np.isfinite(th)) and np.all((th[:, 5] >= 0) & (th[:, 5] <= 1)) and np.all((th[:, 0] >= 7) & (th[:, 0] <= 12.5))
+    assert "f_burst too" in res.idata.attrs["sampler"]
+    assert abs(float(np.median(th[:, 0])) - theta[0]) < 0.5
+    import equinox as eqx
+
+    from sedflow_jax.priors.sedflow import sedflow_prior
+
+    prior = sedflow_prior()
+    narrow = eqx.tree_at(lambda p: p.high, prior, prior.high.at[4].set(0.5))  # f_burst <= 0.5
+    with pytest.raises(ValueError, match="f_burst prior box"):
+        run_nuts(jax.random.key(2), flux, ivar, z, model=nuts_model, prior=narrow, config=cfg)
+
+
 def test_jump_tries_runs_the_burst_jumps(nuts_model, galaxy):
     """jump_tries wraps the collapsed sampler's NUTS in JumpNUTS: the jumps happen and are reported."""
     flux, ivar, z, theta = galaxy
