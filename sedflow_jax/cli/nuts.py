@@ -35,6 +35,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-tree-depth", type=int, default=10)
     p.add_argument("--jump-tries", type=int, default=0,
                    help="collapsed sampler: multiple-try jumps of the burst coordinates per NUTS step (0: off)")
+    p.add_argument("--joint-off", action="store_true",
+                   help="collapsed sampler: integrate f_burst out of the burst-off state with log M* (docs/nuts.md)")
+    p.add_argument("--joint-on", action="store_true",
+                   help="collapsed sampler: integrate f_burst out of the burst-on state too (docs/nuts.md)")
     p.add_argument("--sampler", choices=("collapsed", "gibbs", "nuts"), default="collapsed",
                    help="collapsed: NUTS with log M* and the burst state integrated out, then drawn exactly "
                         "(default); gibbs: NUTS-within-Gibbs across the burst cut; nuts: plain NUTS")
@@ -111,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = NUTSConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
                      dense_mass=not args.diag_mass, init=args.init, target_accept_prob=args.target_accept,
                      max_tree_depth=args.max_tree_depth, sampler=args.sampler, max_extensions=args.max_extensions,
-                     jump_tries=args.jump_tries)
+                     jump_tries=args.jump_tries, joint_off=args.joint_off, joint_on=args.joint_on)
     model = ProvabgsModel.build(args.ssp, None, args.filters, z_max=max(0.2, float(np.max(z))))
     summary_path = out / "summary.csv"
     old = []
