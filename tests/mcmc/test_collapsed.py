@@ -312,7 +312,7 @@ def test_collapsed_density_equals_integrated_original(setup, joint_off, joint_on
     integrated over log10 M* (and over f_burst in the off piece with joint_off, in the on piece with joint_on)."""
     prior, fm, kw = setup
     t_cut = burst_cut(fm, prior.low, prior.high)
-    for rest in _rest_points(prior, 3 if not joint_off else 2, 7):
+    for rest in _rest_points(prior, 3 if not joint_off else 1, 7):
         flags = {"joint_off": joint_off, "joint_on": joint_on}
         got = float(log_density(collapsed_model, (), kw | flags, {"theta_rest": rest})[0])
         _, log_jac = collapsed_coordinates(rest, prior.low, prior.high, t_cut)
@@ -362,7 +362,7 @@ def test_joint_off_draws_follow_the_conditionals(setup, joint_on):
     prior, fm, kw = setup
     j, k = T_BURST_INDEX, F_BURST_INDEX
     t_cut = float(burst_cut(fm, prior.low, prior.high))
-    for rest in _rest_points(prior, 2, 13):
+    for rest in _rest_points(prior, 1, 13):
         on = _joint_on_piece(prior, fm, kw, rest) if joint_on else _original_pieces(prior, fm, kw, rest)[0]
         off = _joint_off_piece(prior, fm, kw, rest)
         p_on = 1.0 / (1.0 + np.exp(off - on))
