@@ -216,22 +216,14 @@ def sample_off_burst(key, c, d, lo, hi):
 
     First the NMF mass y' = y + log10(1 - f) from ``e(y') K(y')`` (:func:`log_off_burst_integral`): on
     [lo, hi] as :func:`sample_log_mass` does with the weight K, below lo from the truncated normal of
-    x = 10^y' on (0, 10^lo] (inverse CDF); then f uniform on the interval the box allows at that y'.
+    x = 10^y' on (0, 10^lo] (:func:`_draw_truncated_normal`); then f uniform on the interval the box allows at that y'.
     Returns ``(y, f_burst)``.
     """
-    from jax.scipy.special import ndtr, ndtri
-
     k_part, k_in, k_below, k_f = jr.split(key, 4)
-    in_box = _draw_in_segments(k_in, c, d, lo, hi, edge_weight=True)
+    in_box, seg = _draw_in_segments(k_in, c, d, lo, hi, edge_weight=True)
     # below lo: t = c x - d standard normal truncated to (-d, c 10^lo - d]
-    a, b = -d, jnp.exp(jnp.log(c) + lo * _LN10) - d
-    u = jr.uniform(k_below, (), c.dtype)
-    upper = a >= 0  # sample -t in the lower tail instead: no loss of precision where Phi ~ 1
-    pa, pb = jnp.where(upper, ndtr(-b), ndtr(a)), jnp.where(upper, ndtr(-a), ndtr(b))
-    s = ndtri(jnp.clip(pa + u * (pb - pa), 1e-37, 1 - 1e-7))
-    t = jnp.clip(jnp.where(upper, -s, s), a, b)
+    t = _draw_truncated_normal(k_below, -d, jnp.exp(jnp.log(c) + lo * _LN10) - d)
     below = jnp.log(jnp.maximum((t + d) / c, 1e-37)) / _LN10
-    seg = _segment_log_integrals(c, d, lo, hi, edge_weight=True)[0]
     use_below = jr.bernoulli(k_part, jax.nn.sigmoid(_log_below_box(c, d, lo, hi) - jax.nn.logsumexp(seg)))
     y_nmf = jnp.minimum(jnp.where(use_below, below, in_box), hi)
     # the box at fixed y' = y + log10(1 - f): f in [1 - min(1, 10^(y'-lo)), 1 - 10^(y'-hi)], uniform
@@ -249,17 +241,18 @@ def sample_log_mass(key, c, d, lo, hi):
     (inverse CDF in closed form). The discretisation error is far below Monte Carlo noise
     (``tests/mcmc/test_collapsed.py`` compares with the exact CDF).
     """
-    return _draw_in_segments(key, c, d, lo, hi)
+    return _draw_in_segments(key, c, d, lo, hi)[0]
 
 
 def _draw_in_segments(key, c, d, lo, hi, edge_weight: bool = False, on_weight=None):
+    """One draw of y from the (weighted) mass integrand, and the per-segment log masses it used."""
     k_seg, k_grid = jr.split(key)
     seg, ends, y_ref, big_d = _segment_log_integrals(c, d, lo, hi, edge_weight, on_weight)
     i = jr.categorical(k_seg, seg)
     a, b = ends[i], ends[i + 1]
     grid = a + (b - a) * jnp.linspace(0.0, 1.0, _N_GRID + 1, dtype=c.dtype)
     lh = _log_h(grid, d, big_d) + _log_weight(grid, ends[-1], y_ref, big_d, c, edge_weight, on_weight)
-    return y_ref + _draw_on_grid(k_grid, grid, lh)
+    return y_ref + _draw_on_grid(k_grid, grid, lh), seg
 
 
 def _draw_on_grid(key, grid, lh):
@@ -317,15 +310,20 @@ def sample_on_burst(key, c, d, on_weight, lo, hi):
     """
     k_y, k_t = jr.split(key)
     s_alpha, d_f, d_a = on_weight
-    y = _draw_in_segments(k_y, c, d, lo, hi, on_weight=on_weight)
+    y = _draw_in_segments(k_y, c, d, lo, hi, on_weight=on_weight)[0]
     m = jnp.exp(y * _LN10)
     t1 = m * d_a - d_f
     h = s_alpha * m
-    t2 = t1 + h
-    # where the truncated normal's mass lies: around 0 if inside, else within ~40/|t| of the nearer end
+    t = _draw_truncated_normal(k_t, t1, t1 + h)
+    return y, jnp.clip((t - t1) / jnp.maximum(h, 1e-30), 0.0, 1.0)
+
+
+def _draw_truncated_normal(key, t1, t2):
+    """One draw of t ~ N(0, 1) truncated to [t1, t2] (t1 < t2), on a grid over the part of the
+    interval that holds the mass: around 0 if inside, else within ~40/|t| of the nearer end (the
+    density falls by e^-40 there), so either tail is drawn without loss of precision."""
     inside = (t1 < 0) & (t2 > 0)
     g_lo = jnp.where(inside, jnp.maximum(t1, -9.0), jnp.where(t1 >= 0, t1, jnp.maximum(t1, t2 - 40.0 / jnp.maximum(-t2, 1.0))))
     g_hi = jnp.where(inside, jnp.minimum(t2, 9.0), jnp.where(t1 >= 0, jnp.minimum(t2, t1 + 40.0 / jnp.maximum(t1, 1.0)), t2))
-    grid = g_lo + (g_hi - g_lo) * jnp.linspace(0.0, 1.0, 4 * _N_GRID + 1, dtype=c.dtype)
-    t = _draw_on_grid(k_t, grid, -0.5 * grid * grid)
-    return y, jnp.clip((t - t1) / jnp.maximum(h, 1e-30), 0.0, 1.0)
+    grid = g_lo + (g_hi - g_lo) * jnp.linspace(0.0, 1.0, 4 * _N_GRID + 1, dtype=jnp.result_type(t1))
+    return _draw_on_grid(key, grid, -0.5 * grid * grid)

@@ -231,28 +231,28 @@ def burst_split_model(flux_model, flux_obs_nmgy, ivar, low, high, profile_mass: 
     numpyro.sample("flux_obs", dist.Normal(flux, sigma).mask(ok).to_event(1), obs=flux_obs_nmgy)
 
 
-def _unit_fluxes(flux_model, v_on, v_off, joint_off: bool):
-    """Fluxes with the burst on (at v_on) and off (at v_off), for the mass v[0] (both the same).
+def _unit_fluxes(flux_model, v_on, v_off, joint_off: bool, joint_on: bool = False):
+    """Fluxes with the burst on (at v_on) and off (at v_off), for the mass v[0] (both the same),
+    and, for ``joint_on``, the (NMF, burst) parts with the burst on (f_burst = 0 and 1; else None).
 
     ``joint_off``: the off fluxes are those of the NMF part alone (f_burst = 0; the caller has set
     v_off's f_burst slot to 0), as the joint (mass, f_burst) integral of the off state needs.
     """
-    if hasattr(flux_model, "unit_flux_parts"):  # FixedRedshiftModel: one evaluation for both
+    if hasattr(flux_model, "unit_flux_parts"):  # FixedRedshiftModel: one evaluation serves all
         theta = flow_to_physical(v_on)
         nmf, burst = flux_model.unit_flux_parts(theta)
         f_b = theta[5]
-        return (1 - f_b) * nmf + f_b * burst, nmf if joint_off else (1 - f_b) * nmf
+        unit_off = nmf if joint_off else (1 - f_b) * nmf
+        return (1 - f_b) * nmf + f_b * burst, unit_off, ((nmf, burst) if joint_on else None)
     # general model: its own burst rule puts v_on before the cut and v_off after it
-    return flux_model(flow_to_physical(v_on), burst_on=1), flux_model(flow_to_physical(v_off), burst_on=0)
-
-
-def _unit_parts(flux_model, v_on):
-    """(NMF, burst) fluxes of the mass v_on[0] with the burst on: f_burst = 0 and f_burst = 1."""
+    unit_on = flux_model(flow_to_physical(v_on), burst_on=1)
+    unit_off = flux_model(flow_to_physical(v_off), burst_on=0)
+    if not joint_on:
+        return unit_on, unit_off, None
     k = F_BURST_INDEX
-    if hasattr(flux_model, "unit_flux_parts"):
-        return flux_model.unit_flux_parts(flow_to_physical(v_on))
-    return (flux_model(flow_to_physical(v_on.at[k].set(0.0)), burst_on=1),
-            flux_model(flow_to_physical(v_on.at[k].set(1.0)), burst_on=1))
+    parts = (flux_model(flow_to_physical(v_on.at[k].set(0.0)), burst_on=1),
+             flux_model(flow_to_physical(v_on.at[k].set(1.0)), burst_on=1))
+    return unit_on, unit_off, parts
 
 
 def _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high, joint_off: bool = False, joint_on: bool = False):
@@ -283,9 +283,7 @@ def _collapsed_states(rest, flux_model, flux_obs_nmgy, ivar, low, high, joint_of
     v_off = v.at[j].set(split_to_t_burst(u, 0, lo_t, hi_t, t_cut))
     if joint_off:
         v_off = v_off.at[F_BURST_INDEX].set(0.0)
-    unit_on, unit_off = _unit_fluxes(flux_model, v_on, v_off, joint_off)
-    if joint_on:
-        parts = _unit_parts(flux_model, v_on)
+    unit_on, unit_off, parts = _unit_fluxes(flux_model, v_on, v_off, joint_off, joint_on)
     ok = ivar > 0
     safe = jnp.where(ok, ivar, 1.0)
     norm = 0.5 * jnp.sum(jnp.where(ok, jnp.log(safe / (2 * jnp.pi)), 0.0)) - jnp.log(hi_m - lo_m)

@@ -87,41 +87,20 @@ def test_bad_key_and_config(nuts_model, galaxy):
         NUTSConfig()
 
 
-def test_joint_marginals_run_and_check_the_box(nuts_model, galaxy):
-    """joint_off / joint_on reach the model and the draws: every draw inside the box, the sampler text says so,
-    and a prior whose f_burst box is not [0, 1] is refused."""
-    flux, ivar, z, theta = galaxy
-    cfg = dataclasses.replace(SHORT, num_warmup=30, num_samples=30, max_tree_depth=5, max_extensions=0,
-                              joint_off=True, joint_on=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotConvergedWarning)
-        res = run_nuts(jax.random.key(2), flux, ivar, z, model=nuts_model, config=cfg, truth=theta)
-    th = np.asarray(res.idata.posterior["theta"]).reshape(-1, 12)
-    assert np.all(np.isfinite(th)) and np.all((th[:, 5] >= 0) & (th[:, 5] <= 1)) and np.all((th[:, 0] >= 7) & (th[:, 0] <= 12.5))
-    assert "f_burst too" in res.idata.attrs["sampler"]
-    assert abs(float(np.median(th[:, 0])) - theta[0]) < 0.5
+def test_joint_marginals_refuse_a_narrowed_f_burst_box(nuts_model, galaxy):
+    """joint_off / joint_on need the f_burst box [0, 1]; the refusal comes before any compile.
+    (Their runs, with the burst jumps, are in ``test_collapsed.py::test_chains_split_over_host_devices``.)"""
     import equinox as eqx
 
     from sedflow_jax.priors.sedflow import sedflow_prior
 
+    flux, ivar, z, _ = galaxy
     prior = sedflow_prior()
     narrow = eqx.tree_at(lambda p: p.high, prior, prior.high.at[4].set(0.5))  # f_burst <= 0.5
-    with pytest.raises(ValueError, match="f_burst prior box"):
-        run_nuts(jax.random.key(2), flux, ivar, z, model=nuts_model, prior=narrow, config=cfg)
-
-
-def test_jump_tries_runs_the_burst_jumps(nuts_model, galaxy):
-    """jump_tries wraps the collapsed sampler's NUTS in JumpNUTS: the jumps happen and are reported."""
-    flux, ivar, z, theta = galaxy
-    cfg = dataclasses.replace(SHORT, num_warmup=30, num_samples=30, max_tree_depth=5, jump_tries=8, max_extensions=1)
-    with pytest.warns(NotConvergedWarning):
-        res = run_nuts(jax.random.key(1), flux, ivar, z, model=nuts_model, config=cfg, truth=theta)
-    assert res.idata.posterior["theta"].shape == (2, 60, 12)  # continued once from the JumpNUTS state
-    assert res.diagnostics["n_blocks"] == 2
-    assert 0.0 < res.diagnostics["jump_rate"] <= 1.0
-    assert res.idata.attrs["jump_rate"] == pytest.approx(res.diagnostics["jump_rate"])
-    assert "multiple-try jumps" in res.idata.attrs["sampler"]
-    assert abs(float(res.idata.posterior["theta"].sel(param="log10_mstar_formed").median()) - theta[0]) < 0.5
+    for opts in (dict(joint_off=True), dict(joint_on=True)):
+        with pytest.raises(ValueError, match="f_burst prior box"):
+            run_nuts(jax.random.key(2), flux, ivar, z, model=nuts_model, prior=narrow,
+                     config=dataclasses.replace(SHORT, **opts))
     with pytest.raises(ValueError, match="collapsed"):
         NUTSConfig(sampler="gibbs", jump_tries=4)
     with pytest.raises(ValueError, match="jump_tries"):
