@@ -316,6 +316,7 @@ def classify_fallback(x, flags, chi2_best, colour_lo, colour_hi, noise, *, chi2_
     the shipped SDSS noise model at the observed magnitude in >= 1 band; ``colour`` = a colour outside the training
     set's 0.1-99.9 percentile range; ``neither``.
     """
+    from sedflow_jax.anpe.fallback import trigger_strings
     from sedflow_jax.io.catalog import ROW_FLAGS
 
     mag, sig = x[:, :5].astype(np.float64), x[:, 5:10].astype(np.float64)
@@ -330,8 +331,7 @@ def classify_fallback(x, flags, chi2_best, colour_lo, colour_hi, noise, *, chi2_
     support = (flags & ROW_FLAGS["outside_support"]) != 0
     chi2_fail = np.isfinite(chi2_best) & (chi2_best > chi2_cut)
     need = zbad | support | chi2_fail
-    trig = np.array([",".join(n for n, m in (("redshift", zb), ("support", s), ("chi2", c)) if m)
-                     for zb, s, c in zip(zbad, support, chi2_fail)])
+    trig = trigger_strings({"redshift": zbad, "support": support, "chi2": chi2_fail}).astype(str)
     why = np.where(noise_out & colour_out, "noise+colour", np.where(noise_out, "noise", np.where(colour_out, "colour", "neither")))
     return {"need": need, "trigger": trig, "why": np.where(need, why, ""), "noise_out": noise_out,
             "colour_blue": blue, "colour_red": red, "zbad": zbad, "support": support, "chi2_fail": chi2_fail}

@@ -4,19 +4,8 @@
 # astropy-iers-data, flowjax, platformdirs, dsps wheels) and .gpu/ssp_bc03.h5 carried along.
 # Writes at most 8 files into $OUT (the device tool's limit). Knobs: env vars below.
 set -u
-export PYTHONUNBUFFERED=1
-if [ -d .whl ] && [ -z "${NO_WHL:-}" ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-fi
-# child benchmark processes share the GPU: no 75% preallocation per process
-export XLA_PYTHON_CLIENT_PREALLOCATE=${XLA_PYTHON_CLIENT_PREALLOCATE:-false}
-export SEDFLOW_JAX_SSP=${SEDFLOW_JAX_SSP:-$PWD/.gpu/ssp_bc03.h5} SEDFLOW_JAX_CACHE=/tmp/sfcache
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/default_flow" /tmp/bench
-PY=${PY:-python3}
-LOG="$OUT/gpu_log.txt"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$LOG"
-$PY -c "import jax; print('jax', jax.__version__, jax.devices())" 2>&1 | tee -a "$LOG"
+source "$(dirname "$0")/gpu_prelude.sh"
+mkdir -p "$OUT/default_flow" /tmp/bench
 run() { local t=$1; shift; echo "== $* (limit ${t}s) $(date +%T)" | tee -a "$LOG"; timeout "$t" "$@" 2>&1 | grep -v '^\s*$' | tail -n 25 | tee -a "$LOG"; }
 [ -z "${SKIP_TRAIN:-}" ] && run ${T_TRAIN:-330} $PY scripts/train_default_flow.py --work /tmp/anpe --ship "$OUT/default_flow" --no-validate \
   --n-sim ${N_SIM:-2000000} --layers ${LAYERS:-10} --width ${WIDTH:-256} --batch ${BATCH:-2048} \

@@ -5,18 +5,9 @@
 # Returns $OUT/flows.tgz (both models, logs, JSON) and $OUT/gpu_log.txt. Expects .whl/ and
 # .gpu/ssp_bc03.h5 carried (see run_gpu.sh). Knobs: env vars below.
 set -u
-export PYTHONUNBUFFERED=1
-if [ -d .whl ] && [ -z "${NO_WHL:-}" ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-fi
-export XLA_PYTHON_CLIENT_PREALLOCATE=false  # two trainings share the GPU
-export SEDFLOW_JAX_SSP=${SEDFLOW_JAX_SSP:-$PWD/.gpu/ssp_bc03.h5} SEDFLOW_JAX_CACHE=/tmp/sfcache
-OUT=${OUT:-/tmp/out}; W=/tmp/flows; mkdir -p "$OUT" $W/res
-PY=${PY:-python3}
-LOG="$OUT/gpu_log.txt"
+source "$(dirname "$0")/gpu_prelude.sh"
+W=/tmp/flows; mkdir -p $W/res
 N_SIM=${N_SIM:-4000000}
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$LOG"
 echo "== simulate $N_SIM $(date +%T)" | tee -a "$LOG"
 timeout ${T_SIM:-150} $PY -m sedflow_jax.cli.main simulate --n $N_SIM --seed 0 --chunk 65536 --no-progress \
   --out $W/train_$N_SIM.h5 2>&1 | tail -n 8 | tee -a "$LOG"

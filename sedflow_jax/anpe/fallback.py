@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FallbackConfig", "best_chi2", "fallback_nuts_config", "fluxes_from_x", "select_rows", "refit_rows"]
+__all__ = ["FallbackConfig", "best_chi2", "fallback_nuts_config", "fluxes_from_x", "select_rows", "trigger_strings", "refit_rows"]
 
 LN10_OVER_2P5 = np.log(10.0) / 2.5
 
@@ -87,12 +87,18 @@ def best_chi2(model, samples: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.min(chi2, axis=1)
 
 
+def trigger_strings(masks: dict[str, np.ndarray]) -> np.ndarray:
+    """Per row, the names of the masks that are True, comma-joined in the dict's order ('' if none)."""
+    names = list(masks)
+    cols = np.stack([np.asarray(masks[n], bool) for n in names], axis=1)
+    return np.array([",".join(n for n, m in zip(names, row) if m) for row in cols], dtype=object)
+
+
 def select_rows(valid: np.ndarray, outside_support: np.ndarray, chi2: np.ndarray, cfg: FallbackConfig):
     """Rows to refit and their trigger strings ('support', 'chi2', 'support,chi2' or '')."""
     chi2_fail = np.isfinite(chi2) & (chi2 > cfg.chi2_cut)
     need = valid & (outside_support | chi2_fail)
-    trig = np.array([",".join(n for n, m in (("support", s), ("chi2", c)) if m) if v else ""
-                     for v, s, c in zip(need, outside_support, chi2_fail)], dtype=object)
+    trig = trigger_strings({"support": need & outside_support, "chi2": need & chi2_fail})
     return np.flatnonzero(need), trig
 
 

@@ -625,6 +625,7 @@ def _extend_until_converged(cfg: NUTSConfig, raw: dict, key, flux_model, flux_ob
         d = diagnose(np.asarray(raw["theta_flow"]), np.asarray(raw["diverging"]), cfg,
                      np.asarray(raw["burst_on"]) if cfg.sampler != "nuts" else None)
         if d["rhat_ok"] and d["ess_ok"]:
+            raw["diag"] = d  # of the final draws: _finish need not compute it again
             break
         kind = "extend_pmap" if split else "extend"
         more = _compiled(cfg, kind)(jr.fold_in(key, 1_000_003 + b), raw["state"], flux_model, flux_obs, ivar, low, high)
@@ -636,8 +637,10 @@ def _extend_until_converged(cfg: NUTSConfig, raw: dict, key, flux_model, flux_ob
 
 
 def _finish(raw, cfg, *, flux_obs, ivar, redshift, galaxy_id, filters, wall_s, require_converged, truth=None):
-    raw = {k: np.asarray(v) for k, v in raw.items() if k != "state"}
-    diag = diagnose(raw["theta_flow"], raw["diverging"], cfg, raw["burst_on"] if cfg.sampler != "nuts" else None)
+    diag = raw.get("diag")
+    raw = {k: np.asarray(v) for k, v in raw.items() if k not in ("state", "diag")}
+    if diag is None:
+        diag = diagnose(raw["theta_flow"], raw["diverging"], cfg, raw["burst_on"] if cfg.sampler != "nuts" else None)
     diag["n_gradient_evals"] = int(np.sum(raw["num_steps"]))  # sampling phase only
     n_init = cfg.num_chains * (cfg.init_keep * cfg.init_steps + cfg.init_draws) if cfg.init == "optimize" else 0
     # all phases (init search + warm-up + sampling), all chains; Gibbs flips add <= 2 per iteration

@@ -105,3 +105,18 @@ def test_joint_marginals_refuse_a_narrowed_f_burst_box(nuts_model, galaxy):
         NUTSConfig(sampler="gibbs", jump_tries=4)
     with pytest.raises(ValueError, match="jump_tries"):
         NUTSConfig(jump_tries=-1)
+
+
+def test_passing_draws_are_not_continued_and_keep_their_diagnostics():
+    """Draws that already pass R-hat and ESS end the extension loop at once (no sampler call: the model
+    arguments are None) and carry the diagnostics of exactly those draws to the result."""
+    from sedflow_jax.mcmc.run import _extend_until_converged
+
+    rng = np.random.default_rng(1)
+    raw = {"theta_flow": rng.uniform(0.2, 0.8, (4, 1000, 11)), "diverging": np.zeros((4, 1000), bool),
+           "burst_on": rng.integers(0, 2, (4, 1000))}
+    out = _extend_until_converged(NUTSConfig(max_extensions=3), raw, jax.random.key(0), None, None, None, None, None)
+    assert out["n_blocks"] == 1 and out["theta_flow"] is raw["theta_flow"]
+    ref = diagnose(raw["theta_flow"], raw["diverging"], NUTSConfig(), raw["burst_on"])
+    assert out["diag"]["converged"] and out["diag"]["max_rhat"] == ref["max_rhat"]
+    assert out["diag"]["min_ess_bulk"] == ref["min_ess_bulk"]
