@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     cfg = NUTSConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
                      max_tree_depth=args.max_tree_depth, target_accept_prob=args.target_accept,
                      max_extensions=0 if args.quick else args.max_extensions, jump_tries=args.jump_tries,
-                     joint_off=args.joint_off, joint_on=args.joint_on)
+                     joint_off=args.joint_off, joint_on=args.joint_on, init_select=args.init_select)
     t = time.perf_counter()
     post = Posterior.load(args.model)
     post.sample(jax.random.key(0), rows["x"][sel[0]], 64)  # compile a first shape
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
             is_fields["anpe_is_coverage_68_reliable"] = float(np.mean([r["is_in_68"] for r in ok])) if ok else None
         out = {
             "machine": {"platform": platform.platform(), "n_cores": os.cpu_count(), "jax_version": jax.__version__,
-                        "device": device},
+                        "device": device, "n_devices": jax.local_device_count()},
             "nuts_config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
             "quick": args.quick, "n_compare": args.n_compare, "c2st_classifier": args.classifier,
             "anpe_load_and_compile_s": anpe_load_s,

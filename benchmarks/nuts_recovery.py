@@ -108,11 +108,13 @@ def add_nuts_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jump-tries", type=int, default=0, help="multiple-try burst jumps per NUTS step (JumpNUTS; 0: off)")
     p.add_argument("--joint-off", action="store_true", help="integrate f_burst out of the burst-off state (NUTSConfig.joint_off)")
     p.add_argument("--joint-on", action="store_true", help="integrate f_burst out of the burst-on state (NUTSConfig.joint_on)")
+    p.add_argument("--init-select", default="density", choices=("density", "laplace"),
+                   help="how each chain's start is picked among its optimised candidates (NUTSConfig.init_select)")
 
 
 #: NUTSConfig fields added after NUTS caches were first written: left out of the signature while they
 #: hold their default, so those caches stay valid
-_LATER_FIELDS = {"jump_tries": 0, "joint_off": False, "joint_on": False}
+_LATER_FIELDS = {"jump_tries": 0, "joint_off": False, "joint_on": False, "init_select": "density"}
 
 
 def nuts_signature(seed: int, n_gal: int, cfg) -> str:
@@ -210,7 +212,7 @@ def main(argv=None) -> int:
                      target_accept_prob=args.target_accept, max_tree_depth=args.max_tree_depth,
                      profile_mass=not args.no_profile_mass, off_power=args.off_power,
                      max_extensions=0 if args.quick else args.max_extensions, jump_tries=args.jump_tries,
-                     joint_off=args.joint_off, joint_on=args.joint_on)
+                     joint_off=args.joint_off, joint_on=args.joint_on, init_select=args.init_select)
     recs = []
     t_all = time.perf_counter()
     with warnings.catch_warnings():

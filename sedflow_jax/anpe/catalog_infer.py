@@ -107,7 +107,7 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
             if fallback is not None:
                 from .fallback import best_chi2
 
-                chi2[rows] = best_chi2(model, s[:, : min(fallback.n_check, s.shape[1])], x[rows])
+                chi2[rows] = best_chi2(model, s[:, : min(fallback.n_check, s.shape[1])], x[rows], fallback.error_floor_mag)
             if properties:
                 k = min(n_properties, s.shape[1])
                 th = s[:, :k].reshape(-1, 12)
@@ -175,7 +175,7 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
             fh.attrs["fallback"] = json.dumps({"chi2_p": fallback.chi2_p, "chi2_cut": fallback.chi2_cut,
                                                "n_check": fallback.n_check, "limit": fallback.limit,
                                                "n_triggered": int(np.sum(trigger != "")), "n_refit": n_refit,
-                                               "n_nuts": n_nuts})
+                                               "n_nuts": n_nuts, "error_floor_mag": fallback.error_floor_mag})
         fh.create_dataset("flags", data=flags)
         fh.create_dataset("flag_reason", data=np.array(flag_reasons(flags), dtype=h5py.string_dtype()))
         fh.create_dataset("support_score", data=score)

@@ -16,6 +16,11 @@ SEDflow refit its 588 off-support NSA galaxies (1.7%) with MCMC by hand. Here
 * **result**: a converged NUTS posterior replaces the row's samples and summaries (``method =
   'nuts'``); otherwise the flow posterior stays and ``fallback_status`` says why NUTS failed.
   ``limit`` caps how many rows are refit (the rest are marked ``'not refit: limit'``).
+
+``error_floor_mag``: magnitude errors added in quadrature to the quoted ones for the check and the
+NUTS fits (not for the flow, which was trained on the quoted errors' noise model). Survey
+photometry often quotes errors below its calibration systematics; NSA, which SEDflow used, had a
+floor built in (``docs/real_sdss.md``).
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class FallbackConfig:
         limit: refit at most this many rows (``None``: all).
         seed: PRNG seed of the NUTS runs.
         nuts: a :class:`~sedflow_jax.mcmc.NUTSConfig` (:func:`fallback_nuts_config` when ``None``).
+        error_floor_mag: ``None`` or 5 ugriz magnitude errors added in quadrature to the quoted ones
+            for the check and the NUTS fits.
     """
 
     chi2_p: float | None = 1e-3
@@ -59,6 +66,14 @@ class FallbackConfig:
     limit: int | None = None
     seed: int = 0
     nuts: object = field(default=None)
+    error_floor_mag: tuple | None = None
+
+    def __post_init__(self):
+        if self.error_floor_mag is not None:
+            fl = np.asarray(self.error_floor_mag, np.float64)
+            if fl.shape != (5,) or not np.all(np.isfinite(fl) & (fl >= 0)):
+                raise ValueError(f"error_floor_mag must be 5 finite values >= 0 (ugriz), got {self.error_floor_mag}")
+            object.__setattr__(self, "error_floor_mag", tuple(float(v) for v in fl))
 
     @property
     def chi2_cut(self) -> float:
@@ -67,22 +82,26 @@ class FallbackConfig:
         return float("inf") if self.chi2_p is None else float(stats.chi2.isf(self.chi2_p, 5))
 
 
-def fluxes_from_x(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(flux_nmgy, ivar)`` (n, 5) from x = (ugriz mags, sigma_m, z) rows (nanomaggies, AB)."""
+def fluxes_from_x(x: np.ndarray, error_floor_mag=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(flux_nmgy, ivar)`` (n, 5) from x = (ugriz mags, sigma_m, z) rows (nanomaggies, AB); the optional
+    (5,) ``error_floor_mag`` is added to sigma_m in quadrature."""
     mag, sig = np.asarray(x[:, :5], np.float64), np.asarray(x[:, 5:10], np.float64)
+    if error_floor_mag is not None:
+        sig = np.hypot(sig, np.asarray(error_floor_mag, np.float64))
     flux = 10.0 ** ((22.5 - mag) / 2.5)
     sigma = flux * LN10_OVER_2P5 * sig
     return flux, 1.0 / sigma**2
 
 
-def best_chi2(model, samples: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Smallest chi-square (n,) of the observed fluxes over each row's posterior draws (n, k, 12)."""
+def best_chi2(model, samples: np.ndarray, x: np.ndarray, error_floor_mag=None) -> np.ndarray:
+    """Smallest chi-square (n,) of the observed fluxes over each row's posterior draws (n, k, 12)
+    (errors with ``error_floor_mag`` in quadrature, :func:`fluxes_from_x`)."""
     from ..model import photometry_batch
 
     n, k = samples.shape[:2]
     z = np.repeat(np.asarray(x[:, 10], np.float64), k)
     f_model = photometry_batch(model, samples.reshape(n * k, -1), z).reshape(n, k, -1)
-    flux, ivar = fluxes_from_x(x)
+    flux, ivar = fluxes_from_x(x, error_floor_mag)
     chi2 = np.sum(ivar[:, None] * (f_model - flux[:, None]) ** 2, axis=-1)
     return np.min(chi2, axis=1)
 
@@ -119,7 +138,7 @@ def refit_rows(rows: np.ndarray, x: np.ndarray, n_samples: int, cfg: FallbackCon
     rows = np.asarray(rows)
     if rows.size == 0:
         return
-    flux, ivar = fluxes_from_x(x[rows])
+    flux, ivar = fluxes_from_x(x[rows], cfg.error_floor_mag)
     z = np.asarray(x[rows, 10], np.float64)
     model = ProvabgsModel.build(z_max=max(0.2, float(np.max(z))))
     gid = [str(r) if ids is None else str(ids[r]) for r in rows]

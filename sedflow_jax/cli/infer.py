@@ -39,9 +39,27 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fallback-chi2-p", type=float, default=1e-3,
                    help="tail probability of the chi-square check (5 dof) that sends a row to NUTS; 0 disables it")
     p.add_argument("--fallback-limit", type=int, default=None, help="refit at most this many rows")
+    p.add_argument("--fallback-error-floor", default=None, metavar="MAG[,MAG,MAG,MAG,MAG]",
+                   help="magnitude error floor added in quadrature for the chi-square check and the NUTS fits: "
+                        "one value for all of ugriz or five (NSA's: 0.05,0.02,0.02,0.02,0.03)")
     p.add_argument("--nuts-warmup", type=int, default=500)
     p.add_argument("--nuts-samples", type=int, default=500)
     p.set_defaults(func=_infer)
+
+
+def _floor(text: str | None):
+    """``--fallback-error-floor``: None, one magnitude for all five bands, or five comma-separated ones."""
+    if text is None:
+        return None
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"--fallback-error-floor: not a number in {text!r}") from None
+    if len(vals) == 1:
+        vals *= 5
+    if len(vals) != 5 or min(vals) < 0:
+        raise SystemExit(f"--fallback-error-floor: give one value >= 0 or five (ugriz), got {text!r}")
+    return tuple(vals)
 
 
 def _infer(args: argparse.Namespace) -> int:
@@ -73,7 +91,8 @@ def _infer(args: argparse.Namespace) -> int:
         from ..anpe.fallback import FallbackConfig, fallback_nuts_config
 
         fallback = FallbackConfig(chi2_p=args.fallback_chi2_p or None, limit=args.fallback_limit, seed=args.seed,
-                                  nuts=fallback_nuts_config(num_warmup=args.nuts_warmup, num_samples=args.nuts_samples))
+                                  nuts=fallback_nuts_config(num_warmup=args.nuts_warmup, num_samples=args.nuts_samples),
+                                  error_floor_mag=_floor(args.fallback_error_floor))
     res = infer_catalog(post, x, flags, args.out, seed=args.seed, n_samples=args.n_samples,
                         write_samples=not args.no_samples, properties=args.properties,
                         ids=table.get(cols.id) if cols.id else None, extra=extra, progress=not args.no_progress,

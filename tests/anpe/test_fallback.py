@@ -33,6 +33,33 @@ def test_best_chi2_zero_for_the_true_parameters():
     assert chi2[0] == pytest.approx(0.0, abs=1e-3)
     chi2_other = best_chi2(m, other[None, None], x)
     assert chi2_other[0] == pytest.approx(5 * ((10**0.1 - 1) / (np.log(10) / 2.5 * 0.02)) ** 2, rel=2e-3)
+    # a floor of sqrt(3) x 0.02 mag doubles every error: the chi-square falls by 4 exactly
+    chi2_floor = best_chi2(m, other[None, None], x, error_floor_mag=np.full(5, np.sqrt(3) * 0.02))
+    assert chi2_floor[0] == pytest.approx(chi2_other[0] / 4, rel=1e-6)
+
+
+def test_error_floor_is_added_in_quadrature_and_checked():
+    x = np.r_[np.full(5, 18.0), [0.01, 0.02, 0.03, 0.04, 0.0], 0.1][None]
+    floor = (0.05, 0.02, 0.02, 0.02, 0.03)
+    flux, ivar = fluxes_from_x(x, floor)
+    sig_m = np.hypot([0.01, 0.02, 0.03, 0.04, 0.0], floor)
+    np.testing.assert_allclose(flux, 10 ** ((22.5 - 18.0) / 2.5))
+    np.testing.assert_allclose(1 / np.sqrt(ivar[0]), flux[0] * np.log(10) / 2.5 * sig_m, rtol=1e-12)
+    assert FallbackConfig(error_floor_mag=np.array(floor)).error_floor_mag == floor
+    for bad in ((0.05,) * 4, (0.05, 0.02, 0.02, 0.02, -0.01), (0.05, np.nan, 0.02, 0.02, 0.03)):
+        with pytest.raises(ValueError, match="error_floor_mag"):
+            FallbackConfig(error_floor_mag=bad)
+
+
+def test_cli_error_floor_parsing():
+    from sedflow_jax.cli.infer import _floor
+
+    assert _floor(None) is None
+    assert _floor("0.03") == (0.03,) * 5
+    assert _floor("0.05,0.02,0.02,0.02,0.03") == (0.05, 0.02, 0.02, 0.02, 0.03)
+    for bad in ("0.05,0.02", "x", "-0.1"):
+        with pytest.raises(SystemExit, match="fallback-error-floor"):
+            _floor(bad)
 
 
 def test_fallback_nuts_config_is_the_robust_variant():

@@ -120,3 +120,35 @@ def test_passing_draws_are_not_continued_and_keep_their_diagnostics():
     ref = diagnose(raw["theta_flow"], raw["diverging"], NUTSConfig(), raw["burst_on"])
     assert out["diag"]["converged"] and out["diag"]["max_rhat"] == ref["max_rhat"]
     assert out["diag"]["min_ess_bulk"] == ref["min_ess_bulk"]
+
+
+def test_laplace_start_selection_passes_over_a_narrow_spike():
+    """Two Gaussian modes in 2-D: a spike (sigma 0.01, 10% of the mass) whose peak density is 1,000x
+    that of a broad mode (sigma 1, 90%). Picking by density starts in the spike; the Laplace mass
+    (log p - log det(-H) / 2, exact for Gaussians) picks the broad mode, which holds the mass."""
+    import jax.numpy as jnp
+    from jax.scipy.special import logsumexp
+    from jax.scipy.stats import multivariate_normal as mvn
+
+    from sedflow_jax.mcmc.run import _log_det_curvature, _start_scores
+
+    mu = jnp.array([[0.0, 0.0], [5.0, 5.0]])
+    sd = jnp.array([0.01, 1.0])
+    w = jnp.array([0.1, 0.9])
+
+    def logp(x, s):
+        comps = jnp.stack([mvn.logpdf(x, mu[k], sd[k] ** 2 * jnp.eye(2)) for k in range(2)])
+        return logsumexp(comps + jnp.log(w))
+
+    x, s = mu, jnp.zeros(2, jnp.int32)
+    lp = jax.vmap(logp)(x, s)
+    assert int(jnp.argmax(_start_scores(logp, x, s, lp, "density"))) == 0
+    score = _start_scores(logp, x, s, lp, "laplace")
+    assert int(jnp.argmax(score)) == 1
+    # Laplace log mass at a Gaussian mode = log(weight) + log(2 pi): the two differ by log(9)
+    np.testing.assert_allclose(float(score[1] - score[0]), np.log(9.0), rtol=1e-4)
+    # the floor: a direction that curves up (a saddle) counts as broad, not as NaN
+    flat = _log_det_curvature(lambda v: -0.5 * v[0] ** 2 + 0.5 * v[1] ** 2, jnp.zeros(2))
+    np.testing.assert_allclose(float(flat), np.log(1.0) + np.log(0.1), rtol=1e-6)
+    with pytest.raises(ValueError, match="init_select"):
+        NUTSConfig(init_select="mass")
