@@ -443,11 +443,12 @@ def _merge_devices(pmapped, n_dev: int):
 
 
 def _chain_devices(cfg: NUTSConfig) -> int:
-    """Number of local devices one galaxy's chains are spread over (1: all on one device)."""
-    n_dev = jax.local_device_count()
-    if n_dev > 1 and cfg.chain_method == "vectorized" and cfg.num_chains % n_dev == 0:
-        return n_dev
-    return 1
+    """Number of local devices one galaxy's chains are spread over (1: all on one device): the most, up to one
+    device per chain, that divides the chain count (4 chains: 4 devices of 8, 2 of 2 or 3)."""
+    if cfg.chain_method != "vectorized":
+        return 1
+    n_dev = min(jax.local_device_count(), cfg.num_chains)
+    return max(d for d in range(1, n_dev + 1) if cfg.num_chains % d == 0)
 
 
 def _compiled(cfg: NUTSConfig, kind: str = "jit"):
@@ -466,14 +467,17 @@ def _compiled(cfg: NUTSConfig, kind: str = "jit"):
         elif kind == "extend":
             fn = jax.jit(make_extend(cfg))
         elif kind in ("chains_pmap", "extend_pmap"):  # one galaxy's chains spread over the devices
-            n_dev = jax.local_device_count()
+            n_dev = _chain_devices(cfg)
+            devices = jax.local_devices()[:n_dev]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 sub = dataclasses.replace(cfg, num_chains=cfg.num_chains // n_dev)
             if kind == "chains_pmap":
-                fn = _merge_devices(jax.pmap(make_run_one(sub), in_axes=(0, None, None, None, None, None)), n_dev)
+                fn = _merge_devices(jax.pmap(make_run_one(sub), in_axes=(0, None, None, None, None, None),
+                                             devices=devices), n_dev)
             else:
-                fn = _merge_devices(jax.pmap(make_extend(sub), in_axes=(0, 0, None, None, None, None, None)), n_dev)
+                fn = _merge_devices(jax.pmap(make_extend(sub), in_axes=(0, 0, None, None, None, None, None),
+                                             devices=devices), n_dev)
         elif kind == "pmap":
             fn = jax.pmap(run_one, in_axes=(0, 0, 0, 0, None, None))
         else:  # pragma: no cover

@@ -152,3 +152,16 @@ def test_laplace_start_selection_passes_over_a_narrow_spike():
     np.testing.assert_allclose(float(flat), np.log(1.0) + np.log(0.1), rtol=1e-6)
     with pytest.raises(ValueError, match="init_select"):
         NUTSConfig(init_select="mass")
+
+
+@pytest.mark.parametrize("n_dev, chains, expect", [(1, 4, 1), (2, 4, 2), (3, 4, 2), (4, 4, 4), (8, 4, 4),
+                                                     (8, 6, 6), (4, 6, 3), (16, 8, 8)])
+def test_chains_use_the_most_devices_that_divide_them(monkeypatch, n_dev, chains, expect):
+    """Up to one device per chain; the count must divide the chains (2 per device on 2 cores, 1 per device
+    on 8 devices for 4 chains: before, 4 chains on 8 devices ran all on one)."""
+    from sedflow_jax.mcmc import run as run_mod
+
+    monkeypatch.setattr(run_mod.jax, "local_device_count", lambda: n_dev)
+    cfg = dataclasses.replace(SHORT, num_chains=chains)
+    assert run_mod._chain_devices(cfg) == expect
+    assert run_mod._chain_devices(dataclasses.replace(cfg, chain_method="sequential")) == 1
