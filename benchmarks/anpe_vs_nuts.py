@@ -35,7 +35,7 @@ from pathlib import Path
 
 from sedflow_jax.host_devices import expose_cpu_cores
 
-expose_cpu_cores()  # before JAX starts: a galaxy's chains run on all cores
+expose_cpu_cores(min_devices=4)  # before JAX starts: a device per chain (4 chains)
 import jax  # noqa: E402
 import numpy as np
 
@@ -163,6 +163,7 @@ def main(argv=None) -> int:
         fig.tight_layout()
         with atomic_path(dest / f"anpe_vs_nuts{args.tag}.png") as tmp:
             fig.savefig(tmp, format="png", dpi=120)
+        plt.close(fig)  # the summary is redrawn after every galaxy
         print(json.dumps({"nuts_seconds_per_galaxy": nuts_med, "anpe_seconds_per_galaxy": anpe_med,
                           "speedup": nuts_med / anpe_med, "nuts_converged": n_conv, "n_galaxies": len(recs),
                           "total_wall_s": out["total_wall_s"]}))

@@ -759,7 +759,7 @@ def main(argv=None) -> int:
     if args.fallback == "nuts":
         from sedflow_jax.host_devices import expose_cpu_cores
 
-        expose_cpu_cores()  # before JAX starts: a galaxy's NUTS chains run on all cores
+        expose_cpu_cores(min_devices=4)  # before JAX starts: a device per NUTS chain (4 chains)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     if "infer" in args.redo or not (work / "infer.json").exists():

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sedflow_jax.host_devices import expose_cpu_cores
 
-expose_cpu_cores()  # before JAX starts: a galaxy's chains run on all cores
+expose_cpu_cores(min_devices=4)  # before JAX starts: a device per chain (4 chains)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 

@@ -66,7 +66,7 @@ def _infer(args: argparse.Namespace) -> int:
     if args.fallback == "nuts":
         from ..host_devices import expose_cpu_cores
 
-        expose_cpu_cores()  # NUTS chains on all cores (before JAX starts)
+        expose_cpu_cores(min_devices=4)  # a device per NUTS chain (4 chains), before JAX starts
     import numpy as np
 
     from ..anpe import Posterior, infer_catalog

@@ -87,7 +87,7 @@ def _read_catalog(path: str, filters, rows):
 def _run(args: argparse.Namespace) -> int:
     from ..host_devices import expose_cpu_cores
 
-    expose_cpu_cores()  # chains spread over the cores (before JAX starts)
+    expose_cpu_cores(min_devices=args.num_chains)  # a device per chain, before JAX starts
     import jax
 
     if args.x64:

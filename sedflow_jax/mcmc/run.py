@@ -70,6 +70,8 @@ __all__ = [
 
 INIT_METHODS = ("optimize", "median", "uniform")
 INIT_SELECT = ("density", "laplace")
+#: init_select='laplace': a chain's best start is replaced when its Laplace mass is this far (nats) below the best
+LAPLACE_GAP_NATS = 5.0
 SAMPLERS = ("collapsed", "gibbs", "nuts")
 CHAIN_METHODS = ("vectorized", "sequential")
 
@@ -120,7 +122,8 @@ class NUTSConfig:
             candidates: ``'density'`` (the highest log posterior) or ``'laplace'`` (the largest Laplace
             estimate of the posterior mass around it, log p - 1/2 log det(-H), H the Hessian of the
             log posterior in the unconstrained coordinates, its eigenvalues floored at 0.1), which
-            passes over narrow spikes that hold little mass.
+            passes over narrow spikes that hold little mass; a chain whose best candidate scores more
+            than ``LAPLACE_GAP_NATS`` (5) below the best chain's starts from another chain's candidate.
         rhat_max, ess_min, max_divergence_fraction: convergence criteria (rank-normalised split
             R-hat < rhat_max and bulk and tail ESS >= ess_min for every parameter, and at most this
             fraction of the post-warm-up transitions divergent). The model's SSPs are interpolated
@@ -284,11 +287,25 @@ def _optimised_init(key, cfg: NUTSConfig, kw: dict):
         x = jax.vmap(descend)(x, s)
     lp = jax.vmap(logp)(x, s).reshape(n_c, n_k)
     lp = jnp.where(jnp.isfinite(lp), lp, -jnp.inf)
-    best = jnp.argmax(_start_scores(logp, x, s, lp.reshape(-1), cfg.init_select).reshape(n_c, n_k), axis=1)
-    params = _flat_to_sites(cfg, x.reshape(n_c, n_k, -1)[jnp.arange(n_c), best])
+    score = _start_scores(logp, x, s, lp.reshape(-1), cfg.init_select).reshape(n_c, n_k)
+    pick = _pick_starts(score, pooled=cfg.init_select == "laplace")
+    params = _flat_to_sites(cfg, x[pick])
     if gibbs:
-        params["burst_on"] = s.reshape(n_c, n_k)[jnp.arange(n_c), best]
-    return params, jnp.max(lp, axis=1)
+        params["burst_on"] = s[pick]
+    return params, lp.reshape(-1)[pick]
+
+
+def _pick_starts(score, pooled: bool):
+    """Flat candidate index (n_c,) of each chain's start from the scores (n_c, n_k): the chain's own best; with
+    ``pooled``, a chain whose best scores more than ``LAPLACE_GAP_NATS`` below the best chain's (a minor local
+    mode holding < e^-5 of the mass) takes instead the c-th best candidate of all chains."""
+    n_c, n_k = score.shape
+    pick = jnp.arange(n_c) * n_k + jnp.argmax(score, axis=1)
+    if pooled:
+        own = score.reshape(-1)[pick]
+        ranked = jnp.argsort(-score.reshape(-1))[:n_c]
+        pick = jnp.where(own < jnp.max(own) - LAPLACE_GAP_NATS, ranked, pick)
+    return pick
 
 
 def _start_scores(logp, x, s, lp, select: str):
@@ -375,7 +392,11 @@ def _collect(cfg: NUTSConfig, mcmc, key, flux_model, flux_obs, ivar, low, high) 
 
 
 def make_run_one(cfg: NUTSConfig):
-    """``run_one(key, flux_model, flux_obs, ivar, low, high) -> dict`` of per-chain arrays.
+    """``run_one(key, flux_model, flux_obs, ivar, low, high, init=None) -> dict`` of per-chain arrays.
+
+    ``init``: ``(params, log_post)`` of :func:`make_init` for these chains (the chain-split ``pmap``
+    searches once for all of a galaxy's chains, so the starts are chosen among all candidates); None:
+    searched here (``init='optimize'``) or numpyro's strategy.
 
     Pure and jittable (``MCMC`` is built inside). Outputs: ``theta_flow`` (chains, draws, 11) (for
     the collapsed and Gibbs samplers with log10 M* and t_burst mapped back), ``burst_on`` (chains,
@@ -387,15 +408,17 @@ def make_run_one(cfg: NUTSConfig):
     """
     prefix, fields = _fields(cfg)
 
-    def run_one(key, flux_model, flux_obs, ivar, low, high):
+    def run_one(key, flux_model, flux_obs, ivar, low, high, init=None):
         k_init, k_mcmc = jr.split(key)
         kwargs = dict(flux_model=flux_model, flux_obs_nmgy=flux_obs, ivar=ivar, low=low, high=high)
         init_params = None
         init_lp = jnp.full((cfg.num_chains,), jnp.nan, low.dtype)
-        if cfg.init == "optimize":
+        if init is not None:  # searched for all of the galaxy's chains together (make_init)
+            init_params, init_lp = init
+        elif cfg.init == "optimize":
             init_params, init_lp = _optimised_init(k_init, cfg, kwargs)
-            if cfg.num_chains == 1:
-                init_params = jax.tree.map(lambda a: a[0], init_params)
+        if init_params is not None and cfg.num_chains == 1:
+            init_params = jax.tree.map(lambda a: a[0], init_params)
         mcmc = _kernel_and_mcmc(cfg, cfg.num_warmup)
         mcmc.warmup(k_mcmc, init_params=init_params, extra_fields=(prefix + "num_steps",), collect_warmup=True, **kwargs)
         warm_steps = jnp.sum(mcmc.get_extra_fields(group_by_chain=True)[prefix + "num_steps"], axis=1)
@@ -406,6 +429,17 @@ def make_run_one(cfg: NUTSConfig):
         return out
 
     return run_one
+
+
+def make_init(cfg: NUTSConfig):
+    """``init(key, flux_model, flux_obs, ivar, low, high) -> (params, log_post)``: the ``'optimize'``
+    starts of all ``cfg.num_chains`` chains, from the same key half that :func:`make_run_one` uses."""
+
+    def init(key, flux_model, flux_obs, ivar, low, high):
+        kwargs = dict(flux_model=flux_model, flux_obs_nmgy=flux_obs, ivar=ivar, low=low, high=high)
+        return _optimised_init(jr.split(key)[0], cfg, kwargs)
+
+    return init
 
 
 def make_extend(cfg: NUTSConfig):
@@ -430,14 +464,37 @@ def make_extend(cfg: NUTSConfig):
 _RUN_CACHE: dict = {}
 
 
+def _merged(out: dict) -> dict:
+    """(devices, chains per device, ...) outputs of a chain-split ``pmap`` -> (chains, ...); the state stays split."""
+    return {k: (v if k == "state" else v[0] if k == "t_cut" else v.reshape((-1,) + v.shape[2:])) for k, v in out.items()}
+
+
 def _merge_devices(pmapped, n_dev: int):
-    """Wrap a chain-split ``pmap`` of run_one/extend: one key per device in, chains merged out."""
+    """Wrap a chain-split ``pmap`` of extend: one key per device in, chains merged out."""
 
     def fn(key, *args):
-        out = pmapped(jr.split(key, n_dev), *args)
-        merged = {k: (v if k == "state" else v[0] if k == "t_cut" else v.reshape((-1,) + v.shape[2:]))
-                  for k, v in out.items()}
-        return merged
+        return _merged(pmapped(jr.split(key, n_dev), *args))
+
+    return fn
+
+
+def _split_run(cfg: NUTSConfig, n_dev: int):
+    """run_one with a galaxy's chains split over ``n_dev`` devices. The ``'optimize'`` starts are searched
+    once for all chains (one device, :func:`make_init`) and then sharded, so every chain picks among all
+    candidates (``init_select='laplace'`` replaces a chain's start by one of the others')."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sub = dataclasses.replace(cfg, num_chains=cfg.num_chains // n_dev)
+    devices = jax.local_devices()[:n_dev]
+    if cfg.init != "optimize":
+        return _merge_devices(jax.pmap(make_run_one(sub), in_axes=(0, None, None, None, None, None), devices=devices),
+                              n_dev)
+    init_fn = jax.jit(make_init(cfg))
+    pmapped = jax.pmap(make_run_one(sub), in_axes=(0, None, None, None, None, None, 0), devices=devices)
+
+    def fn(key, *args):
+        init = jax.tree.map(lambda a: a.reshape((n_dev, -1) + a.shape[1:]), init_fn(key, *args))
+        return _merged(pmapped(jr.split(key, n_dev), *args, init))
 
     return fn
 
@@ -468,16 +525,14 @@ def _compiled(cfg: NUTSConfig, kind: str = "jit"):
             fn = jax.jit(make_extend(cfg))
         elif kind in ("chains_pmap", "extend_pmap"):  # one galaxy's chains spread over the devices
             n_dev = _chain_devices(cfg)
-            devices = jax.local_devices()[:n_dev]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                sub = dataclasses.replace(cfg, num_chains=cfg.num_chains // n_dev)
             if kind == "chains_pmap":
-                fn = _merge_devices(jax.pmap(make_run_one(sub), in_axes=(0, None, None, None, None, None),
-                                             devices=devices), n_dev)
+                fn = _split_run(cfg, n_dev)
             else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    sub = dataclasses.replace(cfg, num_chains=cfg.num_chains // n_dev)
                 fn = _merge_devices(jax.pmap(make_extend(sub), in_axes=(0, 0, None, None, None, None, None),
-                                             devices=devices), n_dev)
+                                             devices=jax.local_devices()[:n_dev]), n_dev)
         elif kind == "pmap":
             fn = jax.pmap(run_one, in_axes=(0, 0, 0, 0, None, None))
         else:  # pragma: no cover

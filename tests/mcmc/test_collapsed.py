@@ -378,8 +378,9 @@ def test_joint_off_draws_follow_the_conditionals(setup, joint_on):
 
 def test_chains_split_over_host_devices(tmp_path):
     """With 2 host devices a galaxy's 4 chains run 2 per device and come back as 4 chains, continued once
-    from the per-device states. One compile serves the options too (compiles dominate the suite's time):
-    f_burst integrated out of both burst states (joint_off, joint_on) and the burst jumps (jump_tries)."""
+    from the per-device states; the starts are searched once for all 4 chains and sharded. One compile serves
+    the options too (compiles dominate the suite's time): f_burst integrated out of both burst states
+    (joint_off, joint_on), the burst jumps (jump_tries) and the Laplace start selection (init_select)."""
     code = textwrap.dedent(
         """
         import os
@@ -393,7 +394,8 @@ def test_chains_split_over_host_devices(tmp_path):
         theta = np.array([10.8, 0.30, 0.35, 0.20, 0.15, 0.05, 1.5, 6e-3, 4e-3, 0.5, 0.4, -0.3])
         flux = np.asarray(m(theta, 0.08)); ivar = 1 / (0.05 * flux) ** 2
         cfg = NUTSConfig(num_warmup=30, num_samples=20, num_chains=4, max_tree_depth=5, init_draws=8,
-                         init_keep=2, init_steps=10, max_extensions=1, joint_off=True, joint_on=True, jump_tries=8)
+                         init_keep=2, init_steps=10, max_extensions=1, joint_off=True, joint_on=True, jump_tries=8,
+                         init_select="laplace")
         assert _chain_devices(cfg) == 2
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -154,6 +154,22 @@ def test_laplace_start_selection_passes_over_a_narrow_spike():
         NUTSConfig(init_select="mass")
 
 
+def test_pooled_starts_replace_a_chain_stuck_in_a_minor_mode():
+    import jax.numpy as jnp
+
+    from sedflow_jax.mcmc.run import LAPLACE_GAP_NATS, _pick_starts
+
+    score = jnp.array([[-3.0, -1.0],  # chain 0: own best is candidate 1 (flat 1)
+                       [-2.0, -9.0],  # chain 1: flat 2, within the gap of the best
+                       [-20.0, -30.0],  # chain 2: 19 nats below: a minor mode
+                       [-0.5, -4.0]])  # chain 3: flat 6, the best of all
+    assert _pick_starts(score, pooled=False).tolist() == [1, 2, 4, 6]
+    # chain 2 takes the 3rd best candidate of all chains (ranking 6, 1, 2, 0, ...): flat 2
+    assert _pick_starts(score, pooled=True).tolist() == [1, 2, 2, 6]
+    near = score.at[2, 0].set(-0.5 - LAPLACE_GAP_NATS + 0.1)  # just inside the gap: keeps its own
+    assert _pick_starts(near, pooled=True).tolist() == [1, 2, 4, 6]
+
+
 @pytest.mark.parametrize("n_dev, chains, expect", [(1, 4, 1), (2, 4, 2), (3, 4, 2), (4, 4, 4), (8, 4, 4),
                                                      (8, 6, 6), (4, 6, 3), (16, 8, 8)])
 def test_chains_use_the_most_devices_that_divide_them(monkeypatch, n_dev, chains, expect):
