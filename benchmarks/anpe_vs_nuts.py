@@ -40,7 +40,8 @@ import jax  # noqa: E402
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nuts_recovery import add_nuts_arguments, cached_nuts, is_record, is_summary, nuts_signature, select_galaxies  # noqa: E402
+from nuts_recovery import (add_nuts_arguments, cached_nuts, is_record, is_summary, nuts_config_from_args,  # noqa: E402
+                           nuts_signature, select_galaxies)
 
 
 def main(argv=None) -> int:
@@ -63,16 +64,13 @@ def main(argv=None) -> int:
 
     from sedflow_jax.anpe import Posterior
     from sedflow_jax.io.atomic import atomic_path, atomic_write_json
-    from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts
+    from sedflow_jax.mcmc import NotConvergedWarning, run_nuts
     from sedflow_jax.params import THETA_NAMES
     from sedflow_jax.validation import c2st, wasserstein_over_sigma
 
     t_all = time.perf_counter()
     rows, sel, sim = select_galaxies(args.n_gal, args.seed)
-    cfg = NUTSConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
-                     max_tree_depth=args.max_tree_depth, target_accept_prob=args.target_accept,
-                     max_extensions=0 if args.quick else args.max_extensions, jump_tries=args.jump_tries,
-                     joint_off=args.joint_off, joint_on=args.joint_on, init_select=args.init_select)
+    cfg = nuts_config_from_args(args)
     t = time.perf_counter()
     post = Posterior.load(args.model)
     post.sample(jax.random.key(0), rows["x"][sel[0]], 64)  # compile a first shape

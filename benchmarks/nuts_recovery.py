@@ -77,6 +77,7 @@ def _summarise(recs, cfg, args, t_all, dest, final):
     fig.tight_layout()
     with atomic_path(dest / f"nuts_recovery{args.tag}.png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)  # the summary is redrawn after every galaxy
     return out
 
 
@@ -110,6 +111,16 @@ def add_nuts_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--joint-on", action="store_true", help="integrate f_burst out of the burst-on state (NUTSConfig.joint_on)")
     p.add_argument("--init-select", default="density", choices=("density", "laplace"),
                    help="how each chain's start is picked among its optimised candidates (NUTSConfig.init_select)")
+
+
+def nuts_config_from_args(args: argparse.Namespace, **extra):
+    """NUTSConfig from the arguments of :func:`add_nuts_arguments` (and ``--quick``: no extensions), plus ``extra``."""
+    from sedflow_jax.mcmc import NUTSConfig
+
+    return NUTSConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
+                      max_tree_depth=args.max_tree_depth, target_accept_prob=args.target_accept,
+                      max_extensions=0 if args.quick else args.max_extensions, jump_tries=args.jump_tries,
+                      joint_off=args.joint_off, joint_on=args.joint_on, init_select=args.init_select, **extra)
 
 
 #: NUTSConfig fields added after NUTS caches were first written: left out of the signature while they
@@ -200,19 +211,15 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = p.parse_args(argv)
 
-    from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts_batch
+    from sedflow_jax.mcmc import NotConvergedWarning, run_nuts_batch
     from sedflow_jax.params import THETA_NAMES
 
     if args.quick:
         args.num_warmup = args.num_samples = 100
     rows, sel, sim = select_galaxies(args.n_gal, args.seed)
     flux, sig, z, theta = (rows[k][sel] for k in ("flux_obs_nmgy", "sigma_flux_nmgy", "redshift", "theta"))
-    cfg = NUTSConfig(sampler=args.sampler, num_warmup=args.num_warmup, num_samples=args.num_samples,
-                     num_chains=args.num_chains, dense_mass=not args.diag_mass, init=args.init,
-                     target_accept_prob=args.target_accept, max_tree_depth=args.max_tree_depth,
-                     profile_mass=not args.no_profile_mass, off_power=args.off_power,
-                     max_extensions=0 if args.quick else args.max_extensions, jump_tries=args.jump_tries,
-                     joint_off=args.joint_off, joint_on=args.joint_on, init_select=args.init_select)
+    cfg = nuts_config_from_args(args, sampler=args.sampler, dense_mass=not args.diag_mass, init=args.init,
+                                profile_mass=not args.no_profile_mass, off_power=args.off_power)
     recs = []
     t_all = time.perf_counter()
     with warnings.catch_warnings():

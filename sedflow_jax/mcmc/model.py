@@ -420,6 +420,9 @@ def draw_mass_and_burst(key, rest, flux_model, flux_obs_nmgy, ivar, low, high, j
     c_on, d_on, l_on = on[:3]
     s = jr.bernoulli(k_s, jax.nn.sigmoid(l_on - l_off)).astype(jnp.int32)
     lo, hi = low[0] - m_ref, high[0] - m_ref
+    if not (joint_on or joint_off):  # one mass sampler for both states: draw once, in the state drawn
+        c, d = jnp.where(s > 0, c_on, c_off), jnp.where(s > 0, d_on, d_off)
+        return jnp.where(s > 0, v_on, v_off).at[0].set(m_ref + sample_log_mass(k_m, c, d, lo, hi)), s
     if joint_on:
         y_on, f_on = sample_on_burst(k_m, c_on, d_on, on[3], lo, hi)
         v_on = v_on.at[F_BURST_INDEX].set(f_on)

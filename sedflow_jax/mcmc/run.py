@@ -285,14 +285,14 @@ def _optimised_init(key, cfg: NUTSConfig, kw: dict):
             return xf
 
         x = jax.vmap(descend)(x, s)
-    lp = jax.vmap(logp)(x, s).reshape(n_c, n_k)
+    lp = jax.vmap(logp)(x, s)  # (n_c * n_k,), candidates of chain c at [c * n_k, (c + 1) * n_k)
     lp = jnp.where(jnp.isfinite(lp), lp, -jnp.inf)
-    score = _start_scores(logp, x, s, lp.reshape(-1), cfg.init_select).reshape(n_c, n_k)
-    pick = _pick_starts(score, pooled=cfg.init_select == "laplace")
+    pick = _pick_starts(_start_scores(logp, x, s, lp, cfg.init_select).reshape(n_c, n_k),
+                        pooled=cfg.init_select == "laplace")
     params = _flat_to_sites(cfg, x[pick])
     if gibbs:
         params["burst_on"] = s[pick]
-    return params, lp.reshape(-1)[pick]
+    return params, lp[pick]
 
 
 def _pick_starts(score, pooled: bool):
@@ -478,13 +478,18 @@ def _merge_devices(pmapped, n_dev: int):
     return fn
 
 
+def _per_device(cfg: NUTSConfig, n_dev: int) -> NUTSConfig:
+    """The config each of ``n_dev`` devices runs: its share of the chains."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # num_chains may drop below 2 per device
+        return dataclasses.replace(cfg, num_chains=cfg.num_chains // n_dev)
+
+
 def _split_run(cfg: NUTSConfig, n_dev: int):
     """run_one with a galaxy's chains split over ``n_dev`` devices. The ``'optimize'`` starts are searched
     once for all chains (one device, :func:`make_init`) and then sharded, so every chain picks among all
     candidates (``init_select='laplace'`` replaces a chain's start by one of the others')."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sub = dataclasses.replace(cfg, num_chains=cfg.num_chains // n_dev)
+    sub = _per_device(cfg, n_dev)
     devices = jax.local_devices()[:n_dev]
     if cfg.init != "optimize":
         return _merge_devices(jax.pmap(make_run_one(sub), in_axes=(0, None, None, None, None, None), devices=devices),
@@ -528,10 +533,7 @@ def _compiled(cfg: NUTSConfig, kind: str = "jit"):
             if kind == "chains_pmap":
                 fn = _split_run(cfg, n_dev)
             else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    sub = dataclasses.replace(cfg, num_chains=cfg.num_chains // n_dev)
-                fn = _merge_devices(jax.pmap(make_extend(sub), in_axes=(0, 0, None, None, None, None, None),
+                fn = _merge_devices(jax.pmap(make_extend(_per_device(cfg, n_dev)), in_axes=(0, 0, None, None, None, None, None),
                                              devices=jax.local_devices()[:n_dev]), n_dev)
         elif kind == "pmap":
             fn = jax.pmap(run_one, in_axes=(0, 0, 0, 0, None, None))
