@@ -40,7 +40,7 @@ import jax  # noqa: E402
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nuts_recovery import (add_nuts_arguments, cached_nuts, is_record, is_summary, nuts_config_from_args,  # noqa: E402
+from nuts_recovery import (add_nuts_arguments, cached_nuts, is_record, is_summary, nuts_config_from_args, pipeline_records,  # noqa: E402
                            nuts_signature, select_galaxies)
 
 
@@ -53,6 +53,8 @@ def main(argv=None) -> int:
                    help="2 galaxies, 2 chains x (100 + 100), tree depth 8, gbt C2ST (smoke test)")
     p.add_argument("--model", default=None, help="ANPE model directory (default: the shipped flow)")
     p.add_argument("--is-proposal", type=int, default=131072, help="ANPE-IS proposal draws per galaxy (0: off)")
+    p.add_argument("--is-pilot", type=int, default=0,
+                   help="adaptive ANPE-IS: draws per pilot round (2 rounds; 0: the flow itself)")
     p.add_argument("--nuts-cache", default=None, help="directory to keep/reuse NUTS draws per galaxy")
     p.add_argument("--tag", default="", help="suffix of the output file names")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -98,10 +100,13 @@ def main(argv=None) -> int:
         if args.is_proposal:
             ok = [r for r in recs if r["is_reliable"]]
             records += [{"name": "anpe_is_seconds_per_galaxy", "value": float(np.median([r["is_wall_s"] for r in recs])),
-                         "unit": "s", "params": base | {"n_proposal": args.is_proposal, "statistic": "median"}},
+                         "unit": "s", "params": base | {"n_proposal": args.is_proposal, "n_pilot": args.is_pilot,
+                                                     "statistic": "median"}},
                         {"name": "anpe_is_reliable_fraction", "value": len(ok) / len(recs), "unit": "",
-                         "params": base | {"n_proposal": args.is_proposal, "criterion": "Pareto k <= 0.7, ESS >= 400"}}]
+                         "params": base | {"n_proposal": args.is_proposal, "n_pilot": args.is_pilot,
+                                           "criterion": "Pareto k <= 0.7, ESS >= 400"}}]
             is_fields = is_summary(recs)
+            records += pipeline_records(is_fields, base | {"n_proposal": args.is_proposal, "n_pilot": args.is_pilot})
             records += [{"name": "wasserstein_over_sigma", "value": v, "unit": "sigma_NUTS",
                          "params": base | {"parameter": n, "method": "anpe_is", "n_reliable": len(ok),
                                            "statistic": "median over galaxies where ANPE-IS is reliable"}}
@@ -195,7 +200,7 @@ def main(argv=None) -> int:
         is_rec = {}
         if args.is_proposal:
             is_rec = is_record(jax.random.fold_in(key, 2), post, sim.model, x, nuts, n_proposal=args.is_proposal,
-                               n_samples=args.n_compare)
+                               n_samples=args.n_compare, n_pilot=args.is_pilot)
             is_rec["is_in_68"] = in68(is_rec.pop("samples"), truth)
         w = wasserstein_over_sigma(anpe, nuts)
         acc = c2st(anpe, nuts, classifier=args.classifier, seed=1)

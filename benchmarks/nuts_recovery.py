@@ -165,7 +165,7 @@ def cached_nuts(cache_dir, name: str, signature: str, run):
     return draws, diag, bool(res.converged)
 
 
-def is_record(key, posterior, model, x, nuts_draws, *, n_proposal: int, n_samples: int) -> dict:
+def is_record(key, posterior, model, x, nuts_draws, *, n_proposal: int, n_samples: int, n_pilot: int = 0) -> dict:
     """ANPE-IS for one galaxy, compared with its NUTS draws: wall time, ESS, k-hat, verdict, W1/sigma_NUTS.
 
     ``samples`` (the reweighted draws) is returned too, for callers that need more than the record.
@@ -175,7 +175,7 @@ def is_record(key, posterior, model, x, nuts_draws, *, n_proposal: int, n_sample
     from sedflow_jax.validation import wasserstein_over_sigma
 
     t = time.perf_counter()
-    r = importance_sample(key, posterior, model, x, n_proposal=n_proposal, n_samples=n_samples)
+    r = importance_sample(key, posterior, model, x, n_proposal=n_proposal, n_samples=n_samples, n_pilot=n_pilot)
     w1 = wasserstein_over_sigma(r.samples, nuts_draws)
     return {"is_wall_s": time.perf_counter() - t, "is_ess": r.ess, "is_pareto_k": r.pareto_k,
             "is_reliable": r.reliable, "is_reasons": list(r.reasons),
@@ -194,7 +194,22 @@ def is_summary(recs) -> dict:
     if ok:
         out["anpe_is_wasserstein_over_sigma_reliable"] = {
             n: float(np.median([r["is_wasserstein_over_sigma"][n] for r in ok])) for n in THETA_NAMES}
+    # what `infer --importance` returns per galaxy: the reweighted draws where reliable, else the flow's
+    for name, sub in (("all", recs), ("nuts_converged", [r for r in recs if r["nuts_converged"]])):
+        if sub:
+            out[f"anpe_pipeline_wasserstein_over_sigma_{name}"] = {n: float(np.median(
+                [(r["is_wasserstein_over_sigma"] if r["is_reliable"] else r["wasserstein_over_sigma"])[n] for r in sub]))
+                for n in THETA_NAMES}
     return out
+
+
+def pipeline_records(summary: dict, base: dict) -> list[dict]:
+    """Records ``wasserstein_over_sigma`` (method ``anpe_pipeline``) from :func:`is_summary`'s medians."""
+    return [{"name": "wasserstein_over_sigma", "value": v, "unit": "sigma_NUTS",
+             "params": base | {"parameter": n, "method": "anpe_pipeline", "galaxies": name,
+                               "statistic": "median over galaxies of ANPE-IS where reliable, else the flow"}}
+            for name in ("all", "nuts_converged")
+            for n, v in summary.get(f"anpe_pipeline_wasserstein_over_sigma_{name}", {}).items()]
 
 
 def main(argv=None) -> int:

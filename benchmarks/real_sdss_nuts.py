@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from nuts_recovery import cached_nuts, is_record, is_summary, nuts_signature  # noqa: E402  shared with anpe_vs_nuts.py
+from nuts_recovery import cached_nuts, is_record, is_summary, nuts_signature, pipeline_records  # noqa: E402  shared with anpe_vs_nuts.py
 from real_sdss import read_both  # noqa: E402  the catalogue run's reader of both MGS files
 
 
@@ -62,6 +62,8 @@ def main(argv=None) -> int:
     p.add_argument("--n-compare", type=int, default=2000)
     p.add_argument("--model", default=None, help="ANPE model directory (default: the shipped flow)")
     p.add_argument("--is-proposal", type=int, default=131072, help="ANPE-IS proposal draws per galaxy (0: off)")
+    p.add_argument("--is-pilot", type=int, default=0,
+                   help="adaptive ANPE-IS: draws per pilot round (2 rounds; 0: the flow itself)")
     p.add_argument("--nuts-cache", default=None, help="directory to keep/reuse NUTS draws per galaxy")
     p.add_argument("--robust", action="store_true",
                    help="the catalogue fallback's NUTS settings (fallback_nuts_config: target_accept 0.95, 7 extensions)")
@@ -102,7 +104,7 @@ def main(argv=None) -> int:
         is_rec = {}
         if args.is_proposal:
             is_rec = is_record(jax.random.fold_in(jax.random.key(args.seed + 2), k), post, model, x[i], nuts,
-                               n_proposal=args.is_proposal, n_samples=args.n_compare)
+                               n_proposal=args.is_proposal, n_samples=args.n_compare, n_pilot=args.is_pilot)
             is_rec.pop("samples")
         recs.append({"row": int(i), "id": str(table["id"][i]), "z": float(x[i, 10]), "mag_r": float(x[i, 2]),
                      "g_minus_r": float(x[i, 1] - x[i, 2]), "nuts_converged": converged,
@@ -112,6 +114,7 @@ def main(argv=None) -> int:
                      "wasserstein_over_sigma": dict(zip(THETA_NAMES, w.round(4).tolist())), "c2st": acc} | is_rec)
         W = np.array([[r["wasserstein_over_sigma"][n] for n in THETA_NAMES] for r in recs])
         conv = np.array([r["nuts_converged"] for r in recs])
+        summary = is_summary(recs)
         base = {"device": str(jax.devices()[0]), "n_galaxies": len(recs), "nuts_converged": int(conv.sum()),
                 "data": "SDSS MGS (real)"}
         out = {
@@ -123,10 +126,11 @@ def main(argv=None) -> int:
                          "params": base | {"parameter": n, "method": "anpe", "statistic": "median over galaxies"}}
                         for j, n in enumerate(THETA_NAMES)]
                        + [{"name": "nuts_seconds_per_galaxy", "value": float(np.median([r["nuts_wall_s"] for r in recs])),
-                           "unit": "s", "params": base | {"statistic": "median (first includes compile)"}}],
+                           "unit": "s", "params": base | {"statistic": "median (first includes compile)"}}]
+                       + pipeline_records(summary, base | {"n_proposal": args.is_proposal, "n_pilot": args.is_pilot}),
             "wasserstein_log10_mstar_median_converged": float(np.median(W[conv, 0])) if conv.any() else None,
             "c2st_median": float(np.median([r["c2st"] for r in recs])),
-            "model": str(args.model or "shipped default"), **is_summary(recs),
+            "model": str(args.model or "shipped default"), **summary,
             "galaxies": recs, "total_wall_s": time.perf_counter() - t_all,
         }
         atomic_write_json(Path(args.out) / f"real_sdss_nuts{args.tag}.json", out)

@@ -13,6 +13,7 @@ import json
 import time
 from pathlib import Path
 
+import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
@@ -38,6 +39,8 @@ def main(argv=None):
     post = Posterior.load(a.model)
     d = load_training_set(a.test, columns=("theta", "theta_flow", "x"))
     theta, x = d["theta"][: a.n_gal], d["x"][: a.n_gal]
+    # held-out E[-log q(theta | x)]: differs between two flows by E[KL(p || q)] differences alone
+    nll = -float(np.mean(np.asarray(post.flow.log_prob(jnp.asarray(d["theta_flow"][: a.n_gal]), jnp.asarray(x)))))
     t0 = time.perf_counter()
     s = post.sample(jr.key(123), x, a.n_samples)
     dt = time.perf_counter() - t0
@@ -49,6 +52,7 @@ def main(argv=None):
     inside = float(np.mean((theta[:, 0] >= lo) & (theta[:, 0] <= hi)))
     metrics = {
         "test_set": str(a.test), "n_gal": int(x.shape[0]), "n_samples": a.n_samples, "sampling_seconds": dt,
+        "heldout_neg_log_q": nll,
         "per_parameter": {n: {"ks_d": float(u["ks_d"][j]), "ks_p": float(u["ks_p"][j]),
                               "max_coverage_dev": float(u["max_coverage_dev"][j]), "sbc_chi2_p": float(u["chi2_p"][j])}
                           for j, n in enumerate(THETA_NAMES)},

@@ -45,15 +45,20 @@ def plot_training_curve(history: dict, path) -> None:
 
 def train_posterior(data: str | os.PathLike, out: str | os.PathLike, *, flow_config: FlowConfig = FlowConfig(),
                     train_config: TrainConfig = TrainConfig(), resume: bool = False, progress: bool = True,
-                    log=print) -> tuple[Posterior, dict]:
-    """Train on an HDF5 training set (``sedflow-jax simulate`` output) and save the model into ``out``."""
+                    init_from: str | os.PathLike | None = None, log=print) -> tuple[Posterior, dict]:
+    """Train on an HDF5 training set (``sedflow-jax simulate`` output) and save the model into ``out``.
+
+    ``init_from``: a saved model directory to fine-tune (see ``train(init_flow=...)``); its architecture
+    is used and ``flow_config`` must match it.
+    """
     from ..simulate import check_training_set
 
     attrs = check_training_set(data)
+    init = Posterior.load(init_from) if init_from is not None else None
     meta_ts = attrs["metadata"]
     zr = tuple(meta_ts.get("config", {}).get("redshift_range", (0.0, 0.2)))
     flow, hist = train(data, out, flow_config=flow_config, train_config=train_config, resume=resume,
-                       progress=progress, log=log)
+                       progress=progress, init_flow=None if init is None else init.flow, log=log)
     _, x, _ = load_pairs(data, max_rows=train_config.max_rows)
     support = fit_support(x[np.all(np.isfinite(x), 1)], seed=train_config.seed)
     meta = {
@@ -65,6 +70,8 @@ def train_posterior(data: str | os.PathLike, out: str | os.PathLike, *, flow_con
                          "identity": json.loads(attrs["identity"])},
         "history": {k: hist[k] for k in ("best_epoch", "best_val_loss", "stop_reason", "n_skipped_steps")},
         "epochs_run": len(hist["val_loss"]),
+        "init_from": None if init is None else {"path": str(init_from), "name": init.meta.get("name"),
+                                                "initial_val_loss": hist.get("initial_val_loss")},
         "seconds_training": float(np.sum(hist["epoch_seconds"])),
         "support": {"k": support.k, "quantile": support.quantile, "threshold": support.threshold,
                     "n_ref": int(support.ref.shape[0])},

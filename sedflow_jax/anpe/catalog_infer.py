@@ -46,7 +46,7 @@ def summarise(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: str | os.PathLike, *, seed: int = 0,
                   n_samples: int = 1000, write_samples: bool = True, properties: bool = False,
                   n_properties: int = 100, ids=None, extra: dict | None = None, progress: bool = True,
-                  fallback=None, importance: int | None = None) -> dict:
+                  fallback=None, importance: int | None = None, importance_pilot: int = 0) -> dict:
     """Sample every valid row, write ``out`` atomically, return a summary dict.
 
     Args:
@@ -64,6 +64,8 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
             valid row inside the support: where the reweighting is reliable (Pareto k-hat <= 0.7, ESS >= 400)
             its resampled draws replace the flow's (``method = 'anpe_is'``); elsewhere the flow's stay and
             ``is_status`` says why. Runs before the fallback, which still sees the flow's chi-square.
+        importance_pilot: > 0: the adaptive ANPE-IS proposal (two pilot rounds of this many draws move the
+            flow's latent onto the weighted draws before the final ``importance`` draws); 0: the flow itself.
     """
     from tqdm.auto import tqdm
 
@@ -138,7 +140,7 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
             inside = np.flatnonzero(valid & ((flags & ROW_FLAGS["outside_support"]) == 0))
             is_status[np.flatnonzero(valid)] = "not run: outside support"
             for r, res in reweight_rows(posterior, model, x, inside, n_proposal=int(importance), n_samples=n_samples,
-                                        seed=seed, progress=progress):
+                                        seed=seed, progress=progress, n_pilot=int(importance_pilot)):
                 is_ess[r], is_k[r] = res.ess, res.pareto_k
                 is_status[r] = "reliable" if res.reliable else "; ".join(res.reasons)
                 if res.reliable:
@@ -166,7 +168,8 @@ def infer_catalog(posterior: Posterior, x: np.ndarray, flags: np.ndarray, out: s
             fh.create_dataset("is_ess", data=is_ess)
             fh.create_dataset("is_pareto_k", data=is_k)
             str_ds("is_status", is_status.tolist())
-            fh.attrs["importance"] = json.dumps({"n_proposal": int(importance), "n_reliable": n_is,
+            fh.attrs["importance"] = json.dumps({"n_proposal": int(importance), "n_pilot": int(importance_pilot),
+                                                 "n_reliable": n_is,
                                                  "criterion": "Pareto k-hat <= 0.7 and ESS >= 400"})
         if fallback is not None:
             str_ds("fallback_trigger", trigger.tolist())

@@ -27,16 +27,19 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import paramax
 
 from ..mcmc.model import log_likelihood
 from ..priors.sedflow import flow_to_physical
 from .fallback import fluxes_from_x
 from .infer import Posterior, _check_key
 
-__all__ = ["ISResult", "importance_sample", "reweight_rows", "PARETO_K_MAX"]
+__all__ = ["ISResult", "importance_sample", "reweight_rows", "adapted_latent", "PARETO_K_MAX"]
 
 PARETO_K_MAX = 0.7  # PSIS reliability threshold (Vehtari et al. 2024)
 CHUNK = 1 << 14  # proposal draws per compiled call
+ADAPT_INFLATION = 1.5  # covariance factor of the adapted latent (wider tails than the target's)
+ADAPT_PRIOR_N = 22.0  # pseudo-draws of the flow's own N(0, I) that the weighted latent moments are shrunk to
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,30 @@ class ISResult:
 
 @eqx.filter_jit
 def _chunk(flow, model, key, x, flux_nmgy, ivar, n: int):
-    """Proposal draws ``u (n, 11)`` and their unnormalised log weights ``(n,)`` for one galaxy."""
+    """The flow's own draws ``u (n, 11)`` and their unnormalised log weights ``(n,)`` for one galaxy."""
     cond = flow.standardise(x)
     y, log_q = flow.flow.sample_and_log_prob(key, (n,), condition=cond)
+    return _box_and_weights(flow, model, x, flux_nmgy, ivar, y, log_q)
+
+
+@eqx.filter_jit
+def _chunk_latent(flow, model, key, x, flux_nmgy, ivar, n: int, mean, chol, log_det_chol):
+    """Draws of the flow with its standard-normal latent replaced by N(mean, chol chol^T).
+
+    Returns ``u (n, 11)``, the latent draws ``(n, 11)`` and unnormalised log weights ``(n,)``. The
+    proposal density is exact: log N(xi) - log|det chol| - log|det J(eps)|, J the flow's transform.
+    """
+    dist = paramax.unwrap(flow.flow).merge_transforms()  # base: standard normal (the Normal's affine joins the chain)
+    cond = flow.standardise(x)
+    xi = jax.random.normal(key, (n, mean.shape[0]), mean.dtype)
+    eps = mean + xi @ chol.T
+    y, log_det_j = jax.vmap(lambda e: dist.bijection.transform_and_log_det(e, cond))(eps)
+    log_q = jnp.sum(jax.scipy.stats.norm.logpdf(xi), -1) - log_det_chol - log_det_j
+    u, lw = _box_and_weights(flow, model, x, flux_nmgy, ivar, y, log_q)
+    return u, eps, lw
+
+
+def _box_and_weights(flow, model, x, flux_nmgy, ivar, y, log_q):
     log_prior = jnp.sum(jax.nn.log_sigmoid(y) + jax.nn.log_sigmoid(-y), axis=-1)
     u = flow.low + (flow.high - flow.low) * jax.nn.sigmoid(y)
     theta = flow_to_physical(u)
@@ -80,8 +104,29 @@ def _chunk(flow, model, key, x, flux_nmgy, ivar, n: int):
     return u, log_l + log_prior - log_q
 
 
+def adapted_latent(eps: np.ndarray, log_w: np.ndarray, inflation: float, prior_n: float = ADAPT_PRIOR_N):
+    """Latent Gaussian N(mean, chol chol^T) matched to the weighted latent draws.
+
+    The weighted mean and covariance of ``eps (m, 11)`` (weights ``exp(log_w)``, normalised here) are
+    shrunk towards the flow's own N(0, I) with ``prior_n`` pseudo-draws against the weights' ESS (so a
+    pilot with few effective draws hardly moves the proposal), and the covariance is multiplied by
+    ``inflation``. Returns ``(mean, chol, log|det chol|)`` as float32 arrays.
+    """
+    w = np.exp(log_w - np.max(log_w))
+    w /= w.sum()
+    ess = 1.0 / np.sum(w**2)
+    m_w = w @ eps
+    d = eps - m_w
+    c_w = (d * w[:, None]).T @ d
+    a = ess / (ess + prior_n)
+    dim = eps.shape[1]
+    chol = np.linalg.cholesky(inflation * (a * c_w + (1 - a) * np.eye(dim)))
+    return tuple(jnp.asarray(v, jnp.float32) for v in (a * m_w, chol, np.sum(np.log(np.diag(chol)))))
+
+
 def importance_sample(key, posterior: Posterior, model, x, *, n_proposal: int = 65536, n_samples: int = 1000,
-                      ess_min: float = 400.0, chunk: int = CHUNK) -> ISResult:
+                      ess_min: float = 400.0, chunk: int = CHUNK, n_pilot: int = 0, adapt_rounds: int = 2,
+                      inflation: float = ADAPT_INFLATION) -> ISResult:
     """Reweight ``n_proposal`` flow draws for one galaxy by its exact posterior.
 
     Args:
@@ -93,6 +138,12 @@ def importance_sample(key, posterior: Posterior, model, x, *, n_proposal: int = 
         n_samples: draws returned in ``samples`` (multinomial resampling of the weights).
         ess_min: smallest ESS for ``reliable``.
         chunk: proposal draws per compiled call (memory bound; larger is faster on a GPU).
+        n_pilot: adaptive proposal (0: off, the flow itself). ``adapt_rounds`` pilot runs of ``n_pilot``
+            draws each estimate where the posterior sits in the flow's latent space (weighted latent mean
+            and covariance, :func:`adapted_latent`, covariance times ``inflation``); the final
+            ``n_proposal`` draws push that latent Gaussian through the flow. The flow's geometry (its
+            curved degeneracies) is kept, its width and offset corrected; the weights stay exact. Only
+            the final draws enter the result and its diagnostics.
     """
     _check_key(key)
     x = np.asarray(x, np.float32)
@@ -102,16 +153,20 @@ def importance_sample(key, posterior: Posterior, model, x, *, n_proposal: int = 
         raise ValueError(f"n_proposal must be >= 2, got {n_proposal}")
     flux, ivar = fluxes_from_x(x[None])
     flux_j, ivar_j, x_j = (jnp.asarray(a, model.dtype) for a in (flux[0], ivar[0], x))
-    size = min(int(chunk), int(n_proposal))
-    n_chunks = -(-int(n_proposal) // size)
-    us, lws = [], []
+    if int(n_pilot) < 0 or (int(n_pilot) and (int(adapt_rounds) < 1 or not inflation > 0)):
+        raise ValueError(f"n_pilot must be >= 0, adapt_rounds >= 1 and inflation > 0; got {n_pilot}, "
+                         f"{adapt_rounds}, {inflation}")
     k_draw, k_pick = jax.random.split(key)
-    for c in range(n_chunks):
-        u, lw = _chunk(posterior.flow, model, jax.random.fold_in(k_draw, c), x_j, flux_j, ivar_j, size)
-        us.append(np.asarray(u))
-        lws.append(np.asarray(lw, np.float64))
-    u, lw = np.concatenate(us), np.concatenate(lws)
-    lw = np.where(np.isfinite(lw), lw, -np.inf)
+    if int(n_pilot):
+        latent = (jnp.zeros(11, jnp.float32), jnp.eye(11, dtype=jnp.float32), jnp.zeros((), jnp.float32))
+        k_pilot = jax.random.fold_in(key, 1)
+        for r in range(int(adapt_rounds)):
+            _, eps, lw = _draws(posterior, model, jax.random.fold_in(k_pilot, r), x_j, flux_j, ivar_j, n_pilot,
+                                chunk, latent)
+            latent = adapted_latent(eps, _psis(lw)[0], inflation)
+        u, _, lw = _draws(posterior, model, k_draw, x_j, flux_j, ivar_j, n_proposal, chunk, latent)
+    else:
+        u, _, lw = _draws(posterior, model, k_draw, x_j, flux_j, ivar_j, n_proposal, chunk, None)
     smoothed, k_hat = _psis(lw)
     w = np.exp(smoothed)
     ess = float(1.0 / np.sum(w**2))
@@ -124,6 +179,25 @@ def importance_sample(key, posterior: Posterior, model, x, *, n_proposal: int = 
     pick = rng.choice(lw.size, int(n_samples), replace=True, p=w / w.sum())
     samples = np.asarray(flow_to_physical(jnp.asarray(u[pick])), np.float32)
     return ISResult(samples, u, smoothed, ess, float(k_hat), not reasons, tuple(reasons))
+
+
+def _draws(posterior, model, key, x_j, flux_j, ivar_j, n: int, chunk: int, latent):
+    """``n`` draws (rounded up to whole chunks when larger than one chunk) of the flow (``latent`` None) or
+    of the flow with an adapted latent: u, latent draws (None for the flow) and log weights (float64,
+    non-finite -> -inf)."""
+    size = min(int(chunk), int(n))
+    us, es, lws = [], [], []
+    for c in range(-(-int(n) // size)):
+        k = jax.random.fold_in(key, c)
+        if latent is None:
+            u, lw = _chunk(posterior.flow, model, k, x_j, flux_j, ivar_j, size)
+        else:
+            u, e, lw = _chunk_latent(posterior.flow, model, k, x_j, flux_j, ivar_j, size, *latent)
+            es.append(np.asarray(e))
+        us.append(np.asarray(u))
+        lws.append(np.asarray(lw, np.float64))
+    lw = np.concatenate(lws)
+    return np.concatenate(us), np.concatenate(es) if es else None, np.where(np.isfinite(lw), lw, -np.inf)
 
 
 def _psis(log_w: np.ndarray) -> tuple[np.ndarray, float]:
@@ -144,11 +218,12 @@ def _psis(log_w: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def reweight_rows(posterior: Posterior, model, x: np.ndarray, rows: np.ndarray, *, n_proposal: int, n_samples: int,
-                  seed: int = 0, progress: bool = True, chunk: int = CHUNK):
-    """ANPE-IS for catalogue rows ``rows`` of ``x``; yields ``(row, ISResult)`` (row ``r`` uses ``fold_in(key(seed), r)``)."""
+                  seed: int = 0, progress: bool = True, chunk: int = CHUNK, n_pilot: int = 0):
+    """ANPE-IS for catalogue rows ``rows`` of ``x``; yields ``(row, ISResult)`` (row ``r`` uses ``fold_in(key(seed), r)``;
+    ``n_pilot`` > 0: the adaptive proposal of :func:`importance_sample`)."""
     from tqdm.auto import tqdm
 
     key = jax.random.key(seed)
     for r in tqdm(np.asarray(rows).tolist(), unit="gal", desc="importance sampling", disable=not progress):
         yield int(r), importance_sample(jax.random.fold_in(key, r), posterior, model, x[r], n_proposal=n_proposal,
-                                        n_samples=n_samples, chunk=chunk)
+                                        n_samples=n_samples, chunk=chunk, n_pilot=n_pilot)

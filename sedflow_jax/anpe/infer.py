@@ -25,15 +25,32 @@ from ..priors.sedflow import flow_to_physical
 from .flow import ConditionalFlow, FlowConfig, skeleton
 from .support import SupportModel
 
-__all__ = ["Posterior", "default_model_dir", "SAMPLES_PER_CHUNK"]
+__all__ = ["Posterior", "default_model_dir", "resolve_model_dir", "SHIPPED_MODELS", "SAMPLES_PER_CHUNK"]
 
 SAMPLES_PER_CHUNK = 1 << 18  # samples per compiled call (bounds memory: ~2^18 x 11 x width floats)
 MODEL_FILE, META_FILE, SUPPORT_FILE = "flow.eqx", "model.json", "support.npz"
 
 
+#: Shipped models by name: ``default`` (trained on the whole prior predictive, any magnitude) and
+#: ``sdss`` (the default fine-tuned on SDSS-range photometry, ``docs/anpe.md``).
+SHIPPED_MODELS = {"default": "default_flow", "sdss": "sdss_flow"}
+
+
 def default_model_dir() -> Path:
     """The shipped default model (``sedflow_jax/data/default_flow``)."""
-    return Path(__file__).resolve().parent.parent / "data" / "default_flow"
+    return resolve_model_dir(None)
+
+
+def resolve_model_dir(model: str | os.PathLike | None) -> Path:
+    """A model directory from a path, a shipped model's name (:data:`SHIPPED_MODELS`) or None (default).
+    A directory that holds a saved model wins over a shipped name."""
+    data = Path(__file__).resolve().parent.parent / "data"
+    if model is None:
+        return data / SHIPPED_MODELS["default"]
+    d = Path(model)
+    if not (d / META_FILE).exists() and str(model) in SHIPPED_MODELS:
+        return data / SHIPPED_MODELS[str(model)]
+    return d
 
 
 def _check_key(key):
@@ -151,10 +168,11 @@ class Posterior:
 
     @classmethod
     def load(cls, directory: str | os.PathLike | None = None) -> Posterior:
-        """Load a saved posterior (default: the shipped model)."""
-        d = Path(directory) if directory is not None else default_model_dir()
+        """Load a saved posterior from a directory or a shipped model's name (default: ``"default"``)."""
+        d = resolve_model_dir(directory)
         if not (d / META_FILE).exists():
-            raise FileNotFoundError(f"{d}: no {META_FILE}; not a saved sedflow_jax posterior")
+            raise FileNotFoundError(f"{d}: no {META_FILE}; not a saved sedflow_jax posterior (shipped models: "
+                                    f"{', '.join(SHIPPED_MODELS)})")
         meta = json.loads((d / META_FILE).read_text())
         flow = eqx.tree_deserialise_leaves(d / MODEL_FILE, skeleton(FlowConfig.from_json(meta["flow_config"])))
         support = SupportModel.load(d / SUPPORT_FILE) if (d / SUPPORT_FILE).exists() else None

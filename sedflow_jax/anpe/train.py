@@ -149,6 +149,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     stop_after_epochs: int | None = None,
+    init_flow: ConditionalFlow | None = None,
     log=print,
 ) -> tuple[ConditionalFlow, dict]:
     """Train q(theta | x) on a training set and write checkpoints into ``out``.
@@ -160,6 +161,10 @@ def train(
         resume: continue from the checkpoint in ``out`` (configs must match the saved ones).
         progress: tqdm bar per epoch with the running train loss.
         stop_after_epochs: end this call after that many *total* epochs (for tests / time slicing).
+        init_flow: a trained flow to continue from (fine-tuning, e.g. on an SDSS-like subset). Its
+            architecture must equal ``flow_config``, and its x standardisation and box are kept, so the
+            network's inputs keep their meaning. Its validation loss on the new split is the starting
+            best (epoch 0): if no epoch beats it, the returned flow is ``init_flow`` unchanged.
 
     Returns:
         ``(best_flow, history)``; history has ``train_loss``, ``val_loss``, ``epoch_seconds``,
@@ -187,15 +192,21 @@ def train(
     if tr.size < cfg.batch_size:
         raise ValueError(f"{tr.size} training rows is fewer than one batch ({cfg.batch_size})")
     feats = np.asarray(x_features(jnp.asarray(x)), np.float32)
-    x_mean, x_std = x_statistics(feats[tr])
-    low, high = (np.asarray(b, np.float32) for b in SEDFLOW_BOUNDS)
+    if init_flow is None:
+        x_mean, x_std = x_statistics(feats[tr])
+        low, high = (np.asarray(b, np.float32) for b in SEDFLOW_BOUNDS)
+    else:
+        if init_flow.config != flow_config:
+            raise ValueError(f"init_flow has architecture {init_flow.config}, but flow_config is {flow_config}")
+        x_mean, x_std, low, high = (np.asarray(a, np.float32) for a in
+                                    (init_flow.x_mean, init_flow.x_std, init_flow.low, init_flow.high))
     y = np.asarray(box_to_unbounded(jnp.asarray(u), low, high)[0], np.float32)
     xs = ((feats - x_mean) / x_std).astype(np.float32)
     y_tr, x_tr, y_va, x_va = y[tr], xs[tr], y[va], xs[va]
     steps = tr.size // cfg.batch_size
 
     key = jr.key(cfg.seed)
-    flow = make_flow(jr.fold_in(key, 0), flow_config, x_mean, x_std, low, high)
+    flow = init_flow if init_flow is not None else make_flow(jr.fold_in(key, 0), flow_config, x_mean, x_std, low, high)
     params, static = _partition(flow)
     optimizer = _optimizer(cfg, steps)
     opt_state = optimizer.init(params)
@@ -205,7 +216,8 @@ def train(
     start_epoch = 0
     ident = {"flow_config": flow_config.to_json(), "train_config": {k: v for k, v in cfg.to_json().items()
                                                                     if k not in ("max_seconds", "max_epochs")},
-             "n_rows": int(u.shape[0]), "source": source}
+             "n_rows": int(u.shape[0]), "source": source,
+             "init": None if init_flow is None else _fingerprint(params)}
     eqx_path, json_path = _ckpt_paths(out)
     if resume and json_path.exists():
         state = json.loads(json_path.read_text())
@@ -217,11 +229,15 @@ def train(
         log(f"resuming from epoch {start_epoch} (best val loss {hist['best_val_loss']:.4f})")
     elif json_path.exists() and not resume:
         raise FileExistsError(f"{json_path} exists: pass resume (--resume) to continue, or use a new --out")
+    elif init_flow is not None:
+        hist["initial_val_loss"] = hist["best_val_loss"] = float(_val_loss(params, static, y_va, x_va))
+        hist["best_epoch"] = 0
+        log(f"epoch   0  (init_flow)  val {hist['initial_val_loss']:8.4f}")
 
     t_start = time.perf_counter()
     epoch = start_epoch
     while epoch < cfg.max_epochs:
-        if hist["best_epoch"] > 0 and epoch - hist["best_epoch"] >= cfg.patience:
+        if hist["best_epoch"] >= 0 and epoch - hist["best_epoch"] >= cfg.patience:
             hist["stop_reason"] = "early_stopping"  # (a resumed run that had already stopped)
             break
         if stop_after_epochs is not None and epoch >= stop_after_epochs:
@@ -271,6 +287,16 @@ def train(
                            f"(train losses {hist['train_loss']}); lower the learning rate or the width")
     best = eqx.tree_at(lambda f: f.flow, flow, eqx.combine(best_params, static))
     return best, hist
+
+
+def _fingerprint(params) -> str:
+    """SHA-256 of a parameter tree's leaves: ties a checkpoint to the flow it was fine-tuned from."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for leaf in jax.tree_util.tree_leaves(params):
+        h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    return h.hexdigest()
 
 
 def load_checkpoint_flow(out, flow_config: FlowConfig, train_config: TrainConfig, x_mean, x_std, low, high,

@@ -15,7 +15,8 @@ def add_parser(subparsers) -> None:
                                           "Bad rows are flagged with a reason, never dropped.")
     p.add_argument("catalog", help="CSV / FITS / HDF5 file, or 'example' for the shipped example catalogue")
     p.add_argument("--out", required=True, help="output HDF5")
-    p.add_argument("--model", default=None, help="model directory (default: the shipped model)")
+    p.add_argument("--model", default=None, help="model directory or shipped model name: default (any magnitude), "
+                   "sdss (fine-tuned on SDSS-range photometry); default: default")
     p.add_argument("--n-samples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kind", choices=("mag", "flux", "nsa"), default="mag",
@@ -34,6 +35,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--importance", type=int, default=0, metavar="N_PROPOSAL",
                    help="ANPE-IS: reweight N_PROPOSAL flow draws per galaxy by the exact posterior and use them "
                         "where reliable (Pareto k-hat <= 0.7, ESS >= 400); 0 = off. ~1 s/galaxy at 4M on a GPU")
+    p.add_argument("--importance-pilot", type=int, default=0, metavar="N_PILOT",
+                   help="adaptive ANPE-IS: two pilot rounds of N_PILOT draws move the flow's latent Gaussian onto "
+                        "the weighted draws before the N_PROPOSAL final ones (exact weights; docs/anpe.md); 0 = off")
     p.add_argument("--fallback", choices=("none", "nuts"), default="none",
                    help="nuts: refit rows outside the training support or failing the chi-square check with NUTS")
     p.add_argument("--fallback-chi2-p", type=float, default=1e-3,
@@ -96,7 +100,8 @@ def _infer(args: argparse.Namespace) -> int:
     res = infer_catalog(post, x, flags, args.out, seed=args.seed, n_samples=args.n_samples,
                         write_samples=not args.no_samples, properties=args.properties,
                         ids=table.get(cols.id) if cols.id else None, extra=extra, progress=not args.no_progress,
-                        fallback=fallback, importance=args.importance or None)
+                        fallback=fallback, importance=args.importance or None,
+                        importance_pilot=args.importance_pilot)
     print(f"wrote {args.out}: {res['n_rows']} rows, {res['n_inferred']} inferred, {res['n_invalid']} flagged invalid, "
           f"{res['n_outside_support']} outside the training support; {res['seconds']:.2f} s "
           f"({res['seconds'] / max(1, res['n_inferred']):.4f} s/galaxy at {args.n_samples} samples)")

@@ -33,6 +33,8 @@ def add_parser(subparsers) -> None:
     t.add_argument("--max-rows", type=int, default=None)
     t.add_argument("--max-seconds", type=float, default=None)
     t.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init-from", default=None, metavar="MODEL_DIR",
+                   help="fine-tune a saved model (its architecture is used; the architecture flags are ignored)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_train)
@@ -41,13 +43,18 @@ def add_parser(subparsers) -> None:
 def _train(args: argparse.Namespace) -> int:
     from ..anpe import FlowConfig, TrainConfig, train_posterior
 
-    fc = FlowConfig(flow_layers=args.layers, nn_width=args.width, nn_depth=args.depth,
-                    invert=args.direction == "fast-density", transformer=args.transformer)
+    if args.init_from is not None:
+        from ..anpe import Posterior
+
+        fc = Posterior.load(args.init_from).flow.config
+    else:
+        fc = FlowConfig(flow_layers=args.layers, nn_width=args.width, nn_depth=args.depth,
+                        invert=args.direction == "fast-density", transformer=args.transformer)
     tc = TrainConfig(batch_size=args.batch_size, learning_rate=args.lr, schedule=args.schedule,
                      max_epochs=args.max_epochs, patience=args.patience, clip_norm=args.clip_norm,
                      val_fraction=args.val_fraction, seed=args.seed, max_rows=args.max_rows, max_seconds=args.max_seconds)
     post, hist = train_posterior(args.training_set, args.out, flow_config=fc, train_config=tc, resume=args.resume,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress, init_from=args.init_from)
     print(f"saved {args.out}: best validation loss {hist['best_val_loss']:.4f} at epoch {hist['best_epoch']} "
           f"({hist['stop_reason']}), {sum(hist['epoch_seconds']):.0f} s of training")
     return 0
