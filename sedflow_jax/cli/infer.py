@@ -67,6 +67,10 @@ def _floor(text: str | None):
 
 
 def _infer(args: argparse.Namespace) -> int:
+    if args.importance_pilot and not args.importance:
+        raise SystemExit("--importance-pilot needs --importance N_PROPOSAL (the final draws per galaxy)")
+    if args.importance_pilot < 0 or args.importance < 0:
+        raise SystemExit("--importance and --importance-pilot must be >= 0")
     if args.fallback == "nuts":
         from ..host_devices import expose_cpu_cores
 
