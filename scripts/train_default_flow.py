@@ -68,13 +68,11 @@ def main(argv=None) -> int:
     if not train_h5.exists():
         subprocess.run(exe + ["simulate", "--n", str(a.n_sim), "--seed", str(a.sim_seed), "--chunk",
                               str(a.sim_chunk), "--no-progress", "--out", str(train_h5)] + cut, check=True)
-    from sedflow_jax.anpe import FlowConfig, Posterior, TrainConfig, train_posterior
+    from sedflow_jax.anpe import FlowConfig, TrainConfig, train_posterior
 
-    if a.init_from is not None:
-        flow_cfg = Posterior.load(a.init_from).flow.config
-    else:
-        flow_cfg = FlowConfig(flow_layers=a.layers, nn_width=a.width, nn_depth=a.depth, invert=a.invert == "true",
-                              transformer=a.transformer, knots=a.knots, interval=a.interval)
+    flow_cfg = None if a.init_from is not None else FlowConfig(  # None: the fine-tuned model's architecture
+        flow_layers=a.layers, nn_width=a.width, nn_depth=a.depth, invert=a.invert == "true",
+        transformer=a.transformer, knots=a.knots, interval=a.interval)
     train_cfg = TrainConfig(batch_size=a.batch, learning_rate=a.lr, max_epochs=a.epochs, patience=a.patience,
                             max_seconds=a.max_seconds)
     run = Path(a.run) if a.run else work / "default_model"

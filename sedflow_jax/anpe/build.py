@@ -43,18 +43,21 @@ def plot_training_curve(history: dict, path) -> None:
     plt.close(fig)
 
 
-def train_posterior(data: str | os.PathLike, out: str | os.PathLike, *, flow_config: FlowConfig = FlowConfig(),
+def train_posterior(data: str | os.PathLike, out: str | os.PathLike, *, flow_config: FlowConfig | None = None,
                     train_config: TrainConfig = TrainConfig(), resume: bool = False, progress: bool = True,
                     init_from: str | os.PathLike | None = None, log=print) -> tuple[Posterior, dict]:
     """Train on an HDF5 training set (``sedflow-jax simulate`` output) and save the model into ``out``.
 
-    ``init_from``: a saved model directory to fine-tune (see ``train(init_flow=...)``); its architecture
-    is used and ``flow_config`` must match it.
+    ``flow_config``: the architecture; None: ``init_from``'s, else ``FlowConfig()``.
+    ``init_from``: a saved model directory to fine-tune (see ``train(init_flow=...)``); a ``flow_config``
+    given with it must match its architecture.
     """
     from ..simulate import check_training_set
 
     attrs = check_training_set(data)
     init = Posterior.load(init_from) if init_from is not None else None
+    if flow_config is None:
+        flow_config = init.flow.config if init is not None else FlowConfig()
     meta_ts = attrs["metadata"]
     zr = tuple(meta_ts.get("config", {}).get("redshift_range", (0.0, 0.2)))
     flow, hist = train(data, out, flow_config=flow_config, train_config=train_config, resume=resume,

@@ -151,11 +151,11 @@ def importance_sample(key, posterior: Posterior, model, x, *, n_proposal: int = 
         raise ValueError(f"x must be a finite (11,) row (mags, sigma_m, z); got shape {x.shape}")
     if int(n_proposal) < 2:
         raise ValueError(f"n_proposal must be >= 2, got {n_proposal}")
-    flux, ivar = fluxes_from_x(x[None])
-    flux_j, ivar_j, x_j = (jnp.asarray(a, model.dtype) for a in (flux[0], ivar[0], x))
     if int(n_pilot) < 0 or (int(n_pilot) and (int(adapt_rounds) < 1 or not inflation > 0)):
         raise ValueError(f"n_pilot must be >= 0, adapt_rounds >= 1 and inflation > 0; got {n_pilot}, "
                          f"{adapt_rounds}, {inflation}")
+    flux, ivar = fluxes_from_x(x[None])
+    flux_j, ivar_j, x_j = (jnp.asarray(a, model.dtype) for a in (flux[0], ivar[0], x))
     k_draw, k_pick = jax.random.split(key)
     if int(n_pilot):
         latent = (jnp.zeros(11, jnp.float32), jnp.eye(11, dtype=jnp.float32), jnp.zeros((), jnp.float32))

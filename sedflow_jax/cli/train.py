@@ -43,13 +43,9 @@ def add_parser(subparsers) -> None:
 def _train(args: argparse.Namespace) -> int:
     from ..anpe import FlowConfig, TrainConfig, train_posterior
 
-    if args.init_from is not None:
-        from ..anpe import Posterior
-
-        fc = Posterior.load(args.init_from).flow.config
-    else:
-        fc = FlowConfig(flow_layers=args.layers, nn_width=args.width, nn_depth=args.depth,
-                        invert=args.direction == "fast-density", transformer=args.transformer)
+    fc = None if args.init_from is not None else FlowConfig(  # None: the fine-tuned model's architecture
+        flow_layers=args.layers, nn_width=args.width, nn_depth=args.depth, invert=args.direction == "fast-density",
+        transformer=args.transformer)
     tc = TrainConfig(batch_size=args.batch_size, learning_rate=args.lr, schedule=args.schedule,
                      max_epochs=args.max_epochs, patience=args.patience, clip_norm=args.clip_norm,
                      val_fraction=args.val_fraction, seed=args.seed, max_rows=args.max_rows, max_seconds=args.max_seconds)
