@@ -107,8 +107,6 @@ def add_nuts_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-accept", type=float, default=0.9)
     p.add_argument("--max-extensions", type=int, default=3)
     p.add_argument("--jump-tries", type=int, default=0, help="multiple-try burst jumps per NUTS step (JumpNUTS; 0: off)")
-    p.add_argument("--mode-jumps", type=int, default=0,
-                   help="multiple-try jumps from a mixture fitted to the warm-up, tries per NUTS step (0: off)")
     p.add_argument("--joint-off", action="store_true", help="integrate f_burst out of the burst-off state (NUTSConfig.joint_off)")
     p.add_argument("--joint-on", action="store_true", help="integrate f_burst out of the burst-on state (NUTSConfig.joint_on)")
     p.add_argument("--init-select", default="density", choices=("density", "laplace"),
@@ -122,13 +120,12 @@ def nuts_config_from_args(args: argparse.Namespace, **extra):
     return NUTSConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
                       max_tree_depth=args.max_tree_depth, target_accept_prob=args.target_accept,
                       max_extensions=0 if args.quick else args.max_extensions, jump_tries=args.jump_tries,
-                      mode_jumps=args.mode_jumps,
                       joint_off=args.joint_off, joint_on=args.joint_on, init_select=args.init_select, **extra)
 
 
 #: NUTSConfig fields added after NUTS caches were first written: left out of the signature while they
 #: hold their default, so those caches stay valid
-_LATER_FIELDS = {"jump_tries": 0, "joint_off": False, "joint_on": False, "init_select": "density", "mode_jumps": 0}
+_LATER_FIELDS = {"jump_tries": 0, "joint_off": False, "joint_on": False, "init_select": "density"}
 
 
 def nuts_signature(seed: int, n_gal: int, cfg) -> str:

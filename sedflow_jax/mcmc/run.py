@@ -45,7 +45,7 @@ import numpy as np
 
 from ..params import FLOW_NAMES, THETA_NAMES
 from ..priors.sedflow import flow_to_physical
-from .jump import JumpNUTS, MixtureJumpNUTS, fit_t_mixture, wrap_state
+from .jump import JumpNUTS
 from .model import (
     F_BURST_INDEX,
     T_BURST_INDEX,
@@ -69,8 +69,6 @@ __all__ = [
 ]
 
 INIT_METHODS = ("optimize", "median", "uniform")
-#: mode_jumps: the mixture proposal is fitted to this final fraction of every chain's warm-up draws
-MODE_FIT_FRACTION = 0.4
 INIT_SELECT = ("density", "laplace")
 #: init_select='laplace': a chain's best start is replaced when its Laplace mass is this far (nats) below the best
 LAPLACE_GAP_NATS = 5.0
@@ -113,12 +111,6 @@ class NUTSConfig:
         jump_tries: (collapsed sampler only) after every NUTS transition, an independent
             multiple-try Metropolis jump of the burst coordinates (w, q) with this many uniform
             proposals (:class:`~sedflow_jax.mcmc.jump.JumpNUTS`); 0 = NUTS alone.
-        mode_jumps: (collapsed sampler only) after warm-up, fit a Student-t mixture with one component
-            per chain to the last ``MODE_FIT_FRACTION`` of every chain's warm-up draws (unconstrained,
-            pooled over all chains), and after every NUTS transition of the sampling phase make an
-            independent multiple-try Metropolis jump of all sampled coordinates with this many draws
-            from it (:class:`~sedflow_jax.mcmc.jump.MixtureJumpNUTS`); a chain can then reach every mode
-            that any chain found in warm-up. 0 = off. Not combined with ``jump_tries``.
         num_warmup, num_samples, num_chains: per chain.
         dense_mass: dense (True) or diagonal mass matrix adapted in warm-up.
         target_accept_prob, max_tree_depth: NUTS settings.
@@ -150,7 +142,6 @@ class NUTSConfig:
     profile_mass: bool = True
     off_power: float = 4.0
     jump_tries: int = 0
-    mode_jumps: int = 0
     num_warmup: int = 500
     num_samples: int = 500
     num_chains: int = 4
@@ -179,10 +170,6 @@ class NUTSConfig:
             raise ValueError(f"NUTSConfig.jump_tries must be >= 0, got {self.jump_tries}")
         if self.jump_tries and self.sampler != "collapsed":
             raise ValueError("jump_tries applies to sampler='collapsed' only")
-        if int(self.mode_jumps) < 0:
-            raise ValueError(f"NUTSConfig.mode_jumps must be >= 0, got {self.mode_jumps}")
-        if self.mode_jumps and (self.sampler != "collapsed" or self.jump_tries):
-            raise ValueError("mode_jumps applies to sampler='collapsed' without jump_tries")
         if self.init_steps < 0:
             raise ValueError(f"NUTSConfig.init_steps must be >= 0, got {self.init_steps}")
         if self.init_keep > self.init_draws:
@@ -339,12 +326,8 @@ def _log_det_curvature(logp, x, floor: float = 0.1):
     return jnp.sum(jnp.log(jnp.maximum(jnp.where(jnp.isfinite(eig), eig, floor), floor)))
 
 
-def _kernel_and_mcmc(cfg: NUTSConfig, num_warmup: int, proposal=None, unconstrained: bool = False):
-    """numpyro kernel and ``MCMC`` object for ``cfg`` (built inside jit: style.md §2.3).
-
-    ``cfg.mode_jumps``: plain NUTS while ``proposal`` is None (the warm-up), else NUTS + mixture jumps with
-    that proposal. ``unconstrained``: the draws are kept in numpyro's unconstrained coordinates.
-    """
+def _kernel_and_mcmc(cfg: NUTSConfig, num_warmup: int):
+    """numpyro kernel and ``MCMC`` object for ``cfg`` (built inside jit: style.md §2.3)."""
     from numpyro.infer import MCMC, NUTS, DiscreteHMCGibbs, init_to_median, init_to_uniform
 
     gibbs = cfg.sampler == "gibbs"
@@ -359,9 +342,6 @@ def _kernel_and_mcmc(cfg: NUTSConfig, num_warmup: int, proposal=None, unconstrai
     )
     if gibbs:
         kernel = DiscreteHMCGibbs(kernel, modified=True)
-    mixture = cfg.mode_jumps > 0 and proposal is not None
-    if mixture:
-        kernel = MixtureJumpNUTS(kernel, "theta_rest", proposal, n_try=cfg.mode_jumps)
     if jump:  # the burst coordinates of theta_rest: q (f_burst's slot) and w (t_burst's slot), both in (0, 1)
         kernel = JumpNUTS(kernel, "theta_rest", (F_BURST_INDEX - 1, T_BURST_INDEX - 1), jnp.zeros(2), jnp.ones(2),
                           n_try=cfg.jump_tries)
@@ -370,10 +350,9 @@ def _kernel_and_mcmc(cfg: NUTSConfig, num_warmup: int, proposal=None, unconstrai
         num_warmup=num_warmup,
         num_samples=cfg.num_samples,
         num_chains=cfg.num_chains,
-        # numpyro's Gibbs kernels and the jump kernels take one key: vectorise the chains with a callable chain method
-        chain_method=jax.vmap if ((gibbs or jump or mixture) and cfg.chain_method == "vectorized") else cfg.chain_method,
+        # numpyro's Gibbs kernels and JumpNUTS take one key: vectorise the chains with a callable chain method
+        chain_method=jax.vmap if ((gibbs or jump) and cfg.chain_method == "vectorized") else cfg.chain_method,
         progress_bar=False,
-        postprocess_fn=(lambda z: z) if unconstrained else None,
     )
 
 
@@ -381,12 +360,9 @@ def _jumps(cfg: NUTSConfig) -> bool:
     return cfg.jump_tries > 0  # NUTSConfig allows it with the collapsed sampler only
 
 
-def _fields(cfg: NUTSConfig, warmup: bool = False) -> tuple[str, tuple[str, ...]]:
-    """(prefix, extra fields) of the kernel state: the jump kernels wrap NUTS's state (the mixture jumps
-    start after warm-up)."""
-    jumps = _jumps(cfg) or (cfg.mode_jumps > 0 and not warmup)
-    prefix = "hmc_state." if (cfg.sampler == "gibbs" or jumps) else ""
-    own = ("jumped",) if jumps else ()
+def _fields(cfg: NUTSConfig) -> tuple[str, tuple[str, ...]]:
+    prefix = "hmc_state." if (cfg.sampler == "gibbs" or _jumps(cfg)) else ""
+    own = ("jumped",) if _jumps(cfg) else ()
     return prefix, tuple(prefix + f for f in ("diverging", "num_steps", "accept_prob", "potential_energy")) + own
 
 
@@ -415,7 +391,7 @@ def _collect(cfg: NUTSConfig, mcmc, key, flux_model, flux_obs, ivar, low, high) 
     return out
 
 
-def make_run_one(cfg: NUTSConfig, axis_name: str | None = None):
+def make_run_one(cfg: NUTSConfig):
     """``run_one(key, flux_model, flux_obs, ivar, low, high, init=None) -> dict`` of per-chain arrays.
 
     ``init``: ``(params, log_post)`` of :func:`make_init` for these chains (the chain-split ``pmap``
@@ -428,11 +404,7 @@ def make_run_one(cfg: NUTSConfig, axis_name: str | None = None):
     ``diverging``, ``num_steps``, ``accept_prob``, ``potential_energy`` (chains, draws),
     ``warmup_num_steps`` (chains,) and ``init_log_post`` (chains,) (NaN unless
     ``init='optimize'``), ``t_cut`` (), and ``state``, the sampler state after the last draw (to
-    continue sampling with :func:`make_extend`); with ``cfg.mode_jumps`` also ``proposal``, the fitted
-    :class:`~sedflow_jax.mcmc.jump.TMixture` (pass it to the extension).
-
-    ``axis_name``: when the chains are split over devices by a ``pmap`` with this axis name, the
-    mixture proposal is fitted to the warm-up draws of all of them (``all_gather``).
+    continue sampling with :func:`make_extend`).
     """
     prefix, fields = _fields(cfg)
 
@@ -447,29 +419,12 @@ def make_run_one(cfg: NUTSConfig, axis_name: str | None = None):
             init_params, init_lp = _optimised_init(k_init, cfg, kwargs)
         if init_params is not None and cfg.num_chains == 1:
             init_params = jax.tree.map(lambda a: a[0], init_params)
-        mixture = cfg.mode_jumps > 0
-        warm_prefix = _fields(cfg, warmup=True)[0]
-        mcmc = _kernel_and_mcmc(cfg, cfg.num_warmup, unconstrained=mixture)
-        mcmc.warmup(k_mcmc, init_params=init_params, extra_fields=(warm_prefix + "num_steps",), collect_warmup=True,
-                    **kwargs)
-        warm_steps = jnp.sum(mcmc.get_extra_fields(group_by_chain=True)[warm_prefix + "num_steps"], axis=1)
-        proposal = None
-        if mixture:
-            z = mcmc.get_samples(group_by_chain=True)["theta_rest"]  # (chains, warm-up, 10), unconstrained
-            if z.ndim == 2:  # one chain
-                z = z[None]
-            z = z[:, -max(2, int(MODE_FIT_FRACTION * cfg.num_warmup)):]
-            if axis_name is not None:  # every chain of the galaxy, from all devices
-                z = jax.lax.all_gather(z, axis_name).reshape((-1,) + z.shape[1:])
-            proposal = fit_t_mixture(z)
-            state = mcmc.post_warmup_state
-            mcmc = _kernel_and_mcmc(cfg, 1, proposal)
-            mcmc.post_warmup_state = wrap_state(state, state.rng_key)
+        mcmc = _kernel_and_mcmc(cfg, cfg.num_warmup)
+        mcmc.warmup(k_mcmc, init_params=init_params, extra_fields=(prefix + "num_steps",), collect_warmup=True, **kwargs)
+        warm_steps = jnp.sum(mcmc.get_extra_fields(group_by_chain=True)[prefix + "num_steps"], axis=1)
         mcmc.run(mcmc.post_warmup_state.rng_key, extra_fields=fields, **kwargs)
         out = _collect(cfg, mcmc, jr.fold_in(k_mcmc, 1), flux_model, flux_obs, ivar, low, high)
         out["warmup_num_steps"] = warm_steps
-        if proposal is not None:
-            out["proposal"] = proposal
         out["init_log_post"] = init_lp
         return out
 
@@ -488,18 +443,17 @@ def make_init(cfg: NUTSConfig):
 
 
 def make_extend(cfg: NUTSConfig):
-    """``extend(key, state, flux_model, flux_obs, ivar, low, high, proposal=None) -> dict``: ``cfg.num_samples``
-    more draws per chain from ``state`` (adapted step size and mass matrix kept; no warm-up; ``proposal``: the
-    mixture of ``cfg.mode_jumps``, as the first block returned it).
+    """``extend(key, state, flux_model, flux_obs, ivar, low, high) -> dict``: ``cfg.num_samples``
+    more draws per chain from ``state`` (adapted step size and mass matrix kept; no warm-up).
 
     Same outputs as :func:`make_run_one` except ``warmup_num_steps`` and ``init_log_post``.
     """
     _, fields = _fields(cfg)
 
-    def extend(key, state, flux_model, flux_obs, ivar, low, high, proposal=None):
+    def extend(key, state, flux_model, flux_obs, ivar, low, high):
         kwargs = dict(flux_model=flux_model, flux_obs_nmgy=flux_obs, ivar=ivar, low=low, high=high)
         k_run, k_post = jr.split(key)
-        mcmc = _kernel_and_mcmc(cfg, 1, proposal)
+        mcmc = _kernel_and_mcmc(cfg, 1)
         mcmc.post_warmup_state = state
         mcmc.run(k_run, extra_fields=fields, **kwargs)
         return _collect(cfg, mcmc, k_post, flux_model, flux_obs, ivar, low, high)
@@ -512,9 +466,7 @@ _RUN_CACHE: dict = {}
 
 def _merged(out: dict) -> dict:
     """(devices, chains per device, ...) outputs of a chain-split ``pmap`` -> (chains, ...); the state stays split."""
-    first = lambda v: jax.tree.map(lambda a: a[0], v)  # noqa: E731 - replicated over the devices
-    return {k: (v if k == "state" else first(v) if k in ("t_cut", "proposal") else v.reshape((-1,) + v.shape[2:]))
-            for k, v in out.items()}
+    return {k: (v if k == "state" else v[0] if k == "t_cut" else v.reshape((-1,) + v.shape[2:])) for k, v in out.items()}
 
 
 def _merge_devices(pmapped, n_dev: int):
@@ -540,11 +492,10 @@ def _split_run(cfg: NUTSConfig, n_dev: int):
     sub = _per_device(cfg, n_dev)
     devices = jax.local_devices()[:n_dev]
     if cfg.init != "optimize":
-        return _merge_devices(jax.pmap(make_run_one(sub, axis_name="chains"), in_axes=(0, None, None, None, None, None),
-                                       devices=devices, axis_name="chains"), n_dev)
+        return _merge_devices(jax.pmap(make_run_one(sub), in_axes=(0, None, None, None, None, None), devices=devices),
+                              n_dev)
     init_fn = jax.jit(make_init(cfg))
-    pmapped = jax.pmap(make_run_one(sub, axis_name="chains"), in_axes=(0, None, None, None, None, None, 0),
-                       devices=devices, axis_name="chains")
+    pmapped = jax.pmap(make_run_one(sub), in_axes=(0, None, None, None, None, None, 0), devices=devices)
 
     def fn(key, *args):
         init = jax.tree.map(lambda a: a.reshape((n_dev, -1) + a.shape[1:]), init_fn(key, *args))
@@ -582,8 +533,7 @@ def _compiled(cfg: NUTSConfig, kind: str = "jit"):
             if kind == "chains_pmap":
                 fn = _split_run(cfg, n_dev)
             else:
-                fn = _merge_devices(jax.pmap(make_extend(_per_device(cfg, n_dev)),
-                                             in_axes=(0, 0, None, None, None, None, None, None),
+                fn = _merge_devices(jax.pmap(make_extend(_per_device(cfg, n_dev)), in_axes=(0, 0, None, None, None, None, None),
                                              devices=jax.local_devices()[:n_dev]), n_dev)
         elif kind == "pmap":
             fn = jax.pmap(run_one, in_axes=(0, 0, 0, 0, None, None))
@@ -742,8 +692,6 @@ def _sampler_text(cfg: NUTSConfig) -> str:
                 + (", mass as offset from its profile maximum)" if cfg.profile_mass else ")"))
     if cfg.sampler == "collapsed":
         jump = f" + multiple-try jumps of the burst coordinates ({cfg.jump_tries} tries)" if cfg.jump_tries else ""
-        if cfg.mode_jumps:
-            jump = f" + multiple-try jumps from a Student-t mixture fitted to the warm-up ({cfg.mode_jumps} tries)"
         off = {(True, True): ", f_burst too", (True, False): ", f_burst too in the burst-off state",
                (False, True): ", f_burst too in the burst-on state", (False, False): ""}[(cfg.joint_off, cfg.joint_on)]
         return f"numpyro NUTS{jump} on collapsed_model (log10 M*{off} and the burst state drawn back per draw)"
@@ -768,8 +716,7 @@ def _extend_until_converged(cfg: NUTSConfig, raw: dict, key, flux_model, flux_ob
             raw["diag"] = d  # of the final draws: _finish need not compute it again
             break
         kind = "extend_pmap" if split else "extend"
-        more = _compiled(cfg, kind)(jr.fold_in(key, 1_000_003 + b), raw["state"], flux_model, flux_obs, ivar, low, high,
-                                    raw.get("proposal"))
+        more = _compiled(cfg, kind)(jr.fold_in(key, 1_000_003 + b), raw["state"], flux_model, flux_obs, ivar, low, high)
         for k in _DRAW_KEYS:
             raw[k] = jnp.concatenate([raw[k], more[k]], axis=1)
         raw["state"] = more["state"]
@@ -779,7 +726,7 @@ def _extend_until_converged(cfg: NUTSConfig, raw: dict, key, flux_model, flux_ob
 
 def _finish(raw, cfg, *, flux_obs, ivar, redshift, galaxy_id, filters, wall_s, require_converged, truth=None):
     diag = raw.get("diag")
-    raw = {k: np.asarray(v) for k, v in raw.items() if k not in ("state", "diag", "proposal")}
+    raw = {k: np.asarray(v) for k, v in raw.items() if k not in ("state", "diag")}
     if diag is None:
         diag = diagnose(raw["theta_flow"], raw["diverging"], cfg, raw["burst_on"] if cfg.sampler != "nuts" else None)
     diag["n_gradient_evals"] = int(np.sum(raw["num_steps"]))  # sampling phase only
