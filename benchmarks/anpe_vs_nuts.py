@@ -40,7 +40,7 @@ import jax  # noqa: E402
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nuts_recovery import (add_nuts_arguments, cached_nuts, is_record, is_summary, nuts_config_from_args, pipeline_records,  # noqa: E402
+from nuts_recovery import (add_anpe_is_arguments, add_nuts_arguments, cached_nuts, is_record, is_summary, nuts_config_from_args, pipeline_records,  # noqa: E402
                            nuts_signature, select_galaxies)
 
 
@@ -51,11 +51,7 @@ def main(argv=None) -> int:
     p.add_argument("--classifier", default="mlp", choices=("mlp", "gbt", "rf"), help="C2ST classifier")
     p.add_argument("--quick", action="store_true",
                    help="2 galaxies, 2 chains x (100 + 100), tree depth 8, gbt C2ST (smoke test)")
-    p.add_argument("--model", default=None, help="ANPE model directory (default: the shipped flow)")
-    p.add_argument("--is-proposal", type=int, default=131072, help="ANPE-IS proposal draws per galaxy (0: off)")
-    p.add_argument("--is-pilot", type=int, default=0,
-                   help="adaptive ANPE-IS: draws per pilot round (2 rounds; 0: the flow itself)")
-    p.add_argument("--nuts-cache", default=None, help="directory to keep/reuse NUTS draws per galaxy")
+    add_anpe_is_arguments(p)
     p.add_argument("--tag", default="", help="suffix of the output file names")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = p.parse_args(argv)

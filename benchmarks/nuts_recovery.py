@@ -113,6 +113,15 @@ def add_nuts_arguments(p: argparse.ArgumentParser) -> None:
                    help="how each chain's start is picked among its optimised candidates (NUTSConfig.init_select)")
 
 
+def add_anpe_is_arguments(p: argparse.ArgumentParser) -> None:
+    """The ANPE model, ANPE-IS and NUTS-cache options shared by ``anpe_vs_nuts.py`` and ``real_sdss_nuts.py``."""
+    p.add_argument("--model", default=None, help="ANPE model directory or shipped name (default: the shipped default flow)")
+    p.add_argument("--is-proposal", type=int, default=131072, help="ANPE-IS proposal draws per galaxy (0: off)")
+    p.add_argument("--is-pilot", type=int, default=0,
+                   help="adaptive ANPE-IS: draws per pilot round (2 rounds; 0: the flow itself)")
+    p.add_argument("--nuts-cache", default=None, help="directory to keep/reuse NUTS draws per galaxy")
+
+
 def nuts_config_from_args(args: argparse.Namespace, **extra):
     """NUTSConfig from the arguments of :func:`add_nuts_arguments` (and ``--quick``: no extensions), plus ``extra``."""
     from sedflow_jax.mcmc import NUTSConfig

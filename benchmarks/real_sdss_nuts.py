@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from nuts_recovery import cached_nuts, is_record, is_summary, nuts_signature, pipeline_records  # noqa: E402  shared with anpe_vs_nuts.py
+from nuts_recovery import add_anpe_is_arguments, cached_nuts, is_record, is_summary, nuts_signature, pipeline_records  # noqa: E402  shared with anpe_vs_nuts.py
 from real_sdss import read_both  # noqa: E402  the catalogue run's reader of both MGS files
 
 
@@ -60,11 +60,7 @@ def main(argv=None) -> int:
     p.add_argument("--n-gal", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-compare", type=int, default=2000)
-    p.add_argument("--model", default=None, help="ANPE model directory (default: the shipped flow)")
-    p.add_argument("--is-proposal", type=int, default=131072, help="ANPE-IS proposal draws per galaxy (0: off)")
-    p.add_argument("--is-pilot", type=int, default=0,
-                   help="adaptive ANPE-IS: draws per pilot round (2 rounds; 0: the flow itself)")
-    p.add_argument("--nuts-cache", default=None, help="directory to keep/reuse NUTS draws per galaxy")
+    add_anpe_is_arguments(p)
     p.add_argument("--robust", action="store_true",
                    help="the catalogue fallback's NUTS settings (fallback_nuts_config: target_accept 0.95, 7 extensions)")
     p.add_argument("--tag", default="", help="suffix of the output file name")
