@@ -327,7 +327,7 @@ def classify_fallback(x, flags, chi2_best, colour_lo, colour_hi, noise, *, chi2_
     blue = np.any(col < colour_lo, 1)
     red = np.any(col > colour_hi, 1)
     colour_out = blue | red
-    zbad = (flags & ROW_FLAGS["redshift_outside_training"]) != 0
+    zbad = (flags & ROW_FLAGS["redshift_outside_range"]) != 0
     support = (flags & ROW_FLAGS["outside_support"]) != 0
     chi2_fail = np.isfinite(chi2_best) & (chi2_best > chi2_cut)
     need = zbad | support | chi2_fail
@@ -384,7 +384,7 @@ def run_fallback(rows: np.ndarray, x: np.ndarray, method: str, work: Path, *, li
         w.writerows(out)
     walls = np.array([float(o[5]) for o in out])
     return {"n_rows": int(todo.size), "n_refit": len(out), "n_converged": sum(1 for o in out if o[3]),
-            "n_redshift_outside_training": None if zbad is None else sum(1 for o in out if zbad[o[0]]),
+            "n_redshift_outside_range": None if zbad is None else sum(1 for o in out if zbad[o[0]]),
             "wall_s_median": float(np.median(walls)) if out else None, "wall_s_max": float(np.max(walls)) if out else None,
             "seconds_this_run": time.perf_counter() - t0}
 
@@ -574,7 +574,7 @@ def stage_analyse(args, work: Path) -> dict:
         "derived_draws_per_galaxy": int(k), "restframe_draws_per_galaxy": int(rest.shape[1]),
         "wall_s_model_evaluations": {kk: (round(v, 1) if isinstance(v, float) else v) for kk, v in timing.items()},
         "flag_counts": flag_counts,
-        "n_inferred": cnt(vmask), "n_redshift_outside_training": cnt(fb["zbad"]), "n_outside_support": cnt(fb["support"]),
+        "n_inferred": cnt(vmask), "n_redshift_outside_range": cnt(fb["zbad"]), "n_outside_support": cnt(fb["support"]),
         "chi2_cut_best_fit": round(chi2_cut, 3), "ppc_p_reject": PPC_P_REJECT,
         "fallback": {
             "n_need": cnt(fb["need"]), "fraction_need": cnt(fb["need"]) / n,

@@ -43,7 +43,7 @@ def test_read_sdss_mgs_synthetic(tmp_path):
     np.testing.assert_allclose(t["mag_err_u"], [0.05, 0.09])  # eu is column 10, not eg
     np.testing.assert_allclose(t["mag_err_z"], [0.02, 0.03])
     x, flags = prepare_x(t, CatalogColumns(id="id"), redshift_range=(0.0, 0.2))
-    assert x.shape == (2, 11) and flags.tolist() == [0, ROW_FLAGS["redshift_outside_training"]]
+    assert x.shape == (2, 11) and flags.tolist() == [0, ROW_FLAGS["redshift_outside_range"]]
 
 
 def test_read_sdss_mgs_rejects_other_layouts(tmp_path):
@@ -67,7 +67,7 @@ def test_read_sdss_mgs_real_files():
         np.testing.assert_array_equal(np.stack([t[f"mag_err_{b}"] for b in "ugriz"], 1), sig)
         x, flags = prepare_x(t, CatalogColumns(id="id"))
         assert x.shape == (5000, 11)
-        assert np.all((flags & ~np.uint8(ROW_FLAGS["redshift_outside_training"])) == 0)  # only z flags
+        assert np.all((flags & ~np.uint8(ROW_FLAGS["redshift_outside_range"])) == 0)  # only z flags
         assert np.array_equal(flags != 0, t["z"] > 0.2)
         n_total += x.shape[0]
         n_zbad += int(np.sum(flags != 0))
@@ -101,7 +101,7 @@ def test_classify_fallback(rs):
     sig[1, 0] *= 50  # noise outlier in u
     z = np.array([0.1, 0.1, 0.1, 0.25])
     x = np.concatenate([mag, sig, z[:, None]], 1)
-    flags = np.array([0, ROW_FLAGS["outside_support"], 0, ROW_FLAGS["redshift_outside_training"]], np.uint8)
+    flags = np.array([0, ROW_FLAGS["outside_support"], 0, ROW_FLAGS["redshift_outside_range"]], np.uint8)
     chi2_best = np.array([1.0, 1.0, 100.0, np.nan])
     lo, hi = np.array([0.5, 0.2, 0.0, -0.2]), np.array([3.0, 1.5, 0.8, 0.6])
     fb = rs.classify_fallback(x, flags, chi2_best, lo, hi, noise, chi2_cut=20.5)
@@ -149,7 +149,7 @@ def test_run_fallback_checkpoints_and_resumes(rs, tmp_path, monkeypatch):
     monkeypatch.setattr(fb_mod, "refit_rows", fake_refit)
     out = rs.run_fallback(rows, x, "nuts", tmp_path, n_samples=20, tag="_t", zbad=x[:, 10] > 0.2)
     assert asked == [[3, 4, 7], [7]]
-    assert out["n_redshift_outside_training"] == 1  # row 7 (z = 0.206) of the three
+    assert out["n_redshift_outside_range"] == 1  # row 7 (z = 0.206) of the three
     assert out["n_rows"] == 3 and out["n_refit"] == 3 and out["n_converged"] == 2
     assert out["wall_s_max"] == pytest.approx(17.0)
     import csv

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..flags import FLAGS, INVALID_MASK, flag_reasons
+
 __all__ = ["CatalogColumns", "ROW_FLAGS", "read_table", "read_catalog", "prepare_x", "flag_reasons", "read_sdss_mgs",
            "SDSS_MGS_LAYOUT"]
 
@@ -29,15 +31,8 @@ BANDS = ("u", "g", "r", "i", "z")
 MAG_ZP = 22.5  # nanomaggie zero point
 _PSTON = 2.5 / np.log(10.0)
 
-#: Per-row catalogue flags (bit values); ``flags == 0`` rows are inferred normally.
-ROW_FLAGS: dict[str, int] = {
-    "missing_value": 1,  # NaN / inf / masked flux, error, magnitude or redshift
-    "flux_nonpositive": 2,  # flux <= 0 (magnitude undefined)
-    "error_nonpositive": 4,  # inverse variance / magnitude error <= 0
-    "redshift_outside_training": 8,  # z outside the model's training range
-    "outside_support": 16,  # x far from every simulated galaxy (support score > threshold): samples drawn, use with care
-}
-INVALID_MASK = 1 | 2 | 4 | 8  # rows with these bits get no samples (NaN outputs)
+#: Per-row flags (bit values, :mod:`sedflow_jax.flags`); ``flags == 0`` rows are inferred normally.
+ROW_FLAGS = FLAGS
 
 
 @dataclass(frozen=True)
@@ -148,7 +143,7 @@ def prepare_x(table: dict, columns: CatalogColumns = CatalogColumns(), *, redshi
             raise ValueError(f"columns.kind must be 'flux' or 'mag', got {columns.kind!r}")
         flags |= np.where(~np.isfinite(z), ROW_FLAGS["missing_value"], 0).astype(np.uint8)
         lo, hi = redshift_range
-        flags |= np.where(np.isfinite(z) & ((z < lo) | (z > hi)), ROW_FLAGS["redshift_outside_training"], 0).astype(np.uint8)
+        flags |= np.where(np.isfinite(z) & ((z < lo) | (z > hi)), ROW_FLAGS["redshift_outside_range"], 0).astype(np.uint8)
     x = np.concatenate([mag, sig, z[:, None]], 1).astype(np.float32)
     return x, flags
 
@@ -158,11 +153,6 @@ def read_catalog(path, columns: CatalogColumns = CatalogColumns(), *, redshift_r
     table = read_table(path, hdf5_group=hdf5_group)
     x, flags = prepare_x(table, columns, redshift_range=redshift_range)
     return table, x, flags
-
-
-def flag_reasons(flags: np.ndarray) -> list[str]:
-    """Comma-separated flag names per row ('' for clean rows)."""
-    return [",".join(k for k, b in ROW_FLAGS.items() if int(f) & b) for f in np.asarray(flags)]
 
 
 #: MLZ ``SDSS_MGS.train/.test`` layout (0-based columns). The files' header line omits ``eu``, so the

@@ -42,7 +42,7 @@ def test_bad_rows_flagged_same_count_and_order_all_formats(tiny_posterior, tmp_p
     table, xc, flags = read_catalog(csv)
     assert xc.shape[0] == 12
     assert flags[1] & ROW_FLAGS["missing_value"] and flags[6] & ROW_FLAGS["missing_value"]
-    assert flags[3] & ROW_FLAGS["error_nonpositive"] and flags[4] & ROW_FLAGS["redshift_outside_training"]
+    assert flags[3] & ROW_FLAGS["error_nonpositive"] and flags[4] & ROW_FLAGS["redshift_outside_range"]
     assert np.all(flags[[0, 2, 5, 7, 8, 9, 10, 11]] == 0)
     # FITS and HDF5 give the same x
     from astropy.table import Table
@@ -65,5 +65,5 @@ def test_bad_rows_flagged_same_count_and_order_all_formats(tiny_posterior, tmp_p
         np.testing.assert_allclose(fh["x"][:][flags == 0], xc[flags == 0])
         assert np.all(np.isnan(fh["samples"][1]))
     assert np.all((fl & 15) == flags)
-    assert reasons[1] == "missing_value" and "redshift_outside_training" in reasons[4]
+    assert reasons[1] == "missing_value" and "redshift_outside_range" in reasons[4]
     assert np.all(np.isnan(med[[1, 3, 4, 6]])) and np.all(np.isfinite(med[[0, 2, 5, 7]]))
