@@ -334,6 +334,19 @@ class ProvabgsModel(eqx.Module):
 
     photometry = __call__
 
+    def rest_frame_absmag(self, theta, redshift) -> Float[Array, " n_band"]:
+        """Rest-frame absolute AB magnitudes in the model's filters of the galaxy seen at ``redshift``.
+
+        The SED of :meth:`rest_lnu` (ages relative to the galaxy's epoch) integrated over the filters at
+        z = 0 and 10 pc (the flux floor of the distance factor): M = 22.5 - 2.5 log10(f_nmgy).
+        """
+        theta = self._unpack(theta)
+        lnu = self.rest_lnu_unit_mass(theta, jnp.asarray(redshift, self.dtype))
+        z0 = jnp.zeros((), self.dtype)
+        band = self._band_integrals(lnu * self.trapz_dln_wave, z0)
+        log_scale = theta[0] * jnp.log(10.0) + jnp.log(self._distance_factor(z0) * _flux_const(self.lsun_erg_per_s))
+        return 22.5 - 2.5 * jnp.log10(band / self.filters.ab_norm * jnp.exp(log_scale))
+
     def _band_integrals(self, lnu_dln: Float[Array, " n_wave"], redshift) -> Float[Array, " n_band"]:
         """sum_i L_nu,i R(lambda_i (1+z)) dlambda_i / lambda_i over each band's window of nodes.
 
