@@ -19,17 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nuts_recovery import select_galaxies  # noqa: E402  same galaxies
+from _common import write_results
+from _nuts_common import select_galaxies  # the galaxies of nuts_recovery.py / anpe_vs_nuts.py
 
 
 def main(argv=None) -> int:
@@ -48,7 +44,6 @@ def main(argv=None) -> int:
 
     from sedflow_jax.anpe import Posterior
     from sedflow_jax.anpe.importance import importance_sample
-    from sedflow_jax.io.atomic import atomic_write_json
     from sedflow_jax.params import THETA_NAMES
 
     rows, sel, sim = select_galaxies(args.n_gal, args.seed)
@@ -94,11 +89,8 @@ def main(argv=None) -> int:
                            "median_width_ratio": wr, "galaxies": gal}
         print(f"{name}: median efficiency {np.median(eff):.3%}, reliable {rel:.0%}, {wall:.2f} s/galaxy; "
               f"median width ratio " + ", ".join(f"{n} {v:.2f}" for n, v in wr.items()), flush=True)
-    out = {"machine": {"platform": platform.platform(), "n_cores": os.cpu_count(), "jax_version": jax.__version__,
-                       "device": device},
-           "n_proposal": args.n_proposal, "records": records, "models": per_model}
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    atomic_write_json(Path(args.out) / f"anpe_importance{args.tag}.json", out)
+    write_results(Path(args.out) / f"anpe_importance{args.tag}.json", records, n_proposal=args.n_proposal,
+                  models=per_model)
     print(json.dumps({f"{r['name']}:{r['params']['model']}/pilot{r['params']['n_pilot']}": r["value"] for r in records}))
     return 0
 

@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -37,11 +34,10 @@ from sedflow_jax.host_devices import expose_cpu_cores
 
 expose_cpu_cores(min_devices=4)  # before JAX starts: a device per chain (4 chains)
 import jax  # noqa: E402
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nuts_recovery import (add_anpe_is_arguments, add_nuts_arguments, cached_nuts, is_record, is_summary, nuts_config_from_args, pipeline_records,  # noqa: E402
-                           nuts_signature, select_galaxies)
+import numpy as np  # noqa: E402
+from _common import write_results  # noqa: E402
+from _nuts_common import (add_anpe_is_arguments, add_nuts_arguments, cached_nuts, is_record, is_summary,  # noqa: E402
+                          nuts_config_from_args, nuts_signature, pipeline_records, select_galaxies)
 
 
 def main(argv=None) -> int:
@@ -61,8 +57,9 @@ def main(argv=None) -> int:
         args.is_proposal = min(args.is_proposal, 16384)
 
     from sedflow_jax.anpe import Posterior
-    from sedflow_jax.io.atomic import atomic_path, atomic_write_json
-    from sedflow_jax.mcmc import NotConvergedWarning, run_nuts
+    from sedflow_jax.io.atomic import atomic_path
+    from sedflow_jax.mcmc import CompiledRuns, NotConvergedWarning, run_nuts
+    from sedflow_jax.photometry import flux_to_mag
     from sedflow_jax.params import THETA_NAMES
     from sedflow_jax.validation import c2st, wasserstein_over_sigma
 
@@ -109,8 +106,6 @@ def main(argv=None) -> int:
                         for n, v in is_fields.get("anpe_is_wasserstein_over_sigma_reliable", {}).items()]
             is_fields["anpe_is_coverage_68_reliable"] = float(np.mean([r["is_in_68"] for r in ok])) if ok else None
         out = {
-            "machine": {"platform": platform.platform(), "n_cores": os.cpu_count(), "jax_version": jax.__version__,
-                        "device": device, "n_devices": jax.local_device_count()},
             "nuts_config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
             "quick": args.quick, "n_compare": args.n_compare, "c2st_classifier": args.classifier,
             "anpe_load_and_compile_s": anpe_load_s,
@@ -125,12 +120,12 @@ def main(argv=None) -> int:
             "nuts_median_wall_s_converged": (float(np.median([r["nuts_wall_s"] for r in recs if r["nuts_converged"]]))
                                              if n_conv else None),
             "model": str(args.model or "shipped default"), **is_fields,
-            "records": records, "galaxies": recs, "total_wall_s": time.perf_counter() - t_all,
+            "galaxies": recs, "total_wall_s": time.perf_counter() - t_all,
             "notes": "NUTS is the reference; an unconverged NUTS run makes the agreement metrics indicative only.",
         }
         dest = Path(args.out)
         dest.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(dest / f"anpe_vs_nuts{args.tag}.json", out)
+        write_results(dest / f"anpe_vs_nuts{args.tag}.json", records, **out)
 
         import matplotlib
 
@@ -168,13 +163,14 @@ def main(argv=None) -> int:
                           "total_wall_s": out["total_wall_s"]}))
 
     cfg_sig = nuts_signature(args.seed, args.n_gal, cfg)
+    runs = CompiledRuns()  # one compile for all galaxies
 
     def nuts_reference(k, i, flux, sig, z, truth):
         def run():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotConvergedWarning)
                 return run_nuts(jax.random.fold_in(jax.random.key(args.seed + 1), k), flux, 1.0 / sig**2, float(z),
-                                model=sim.model, config=cfg, galaxy_id=str(i), truth=truth)
+                                model=sim.model, config=cfg, galaxy_id=str(i), truth=truth, cache=runs)
 
         return cached_nuts(args.nuts_cache, f"galaxy_{i}", cfg_sig, run)
 
@@ -200,7 +196,7 @@ def main(argv=None) -> int:
             is_rec["is_in_68"] = in68(is_rec.pop("samples"), truth)
         w = wasserstein_over_sigma(anpe, nuts)
         acc = c2st(anpe, nuts, classifier=args.classifier, seed=1)
-        recs.append({"row": int(i), "redshift": float(z), "r_true": float(22.5 - 2.5 * np.log10(rows["flux_nmgy"][i, 2])),
+        recs.append({"row": int(i), "redshift": float(z), "r_true": float(flux_to_mag(rows["flux_nmgy"][i, 2])),
                      "nuts_wall_s": d["wall_s"], "nuts_wall_includes_compile": k == 0,
                      "nuts_gradient_evals_total": d["n_gradient_evals_total"], "nuts_converged": converged,
                      "nuts_max_rhat": d["max_rhat"], "nuts_min_ess_bulk": d["min_ess_bulk"],

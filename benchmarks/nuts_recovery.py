@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 import warnings
 from pathlib import Path
@@ -23,14 +21,14 @@ from sedflow_jax.host_devices import expose_cpu_cores
 
 expose_cpu_cores(min_devices=4)  # before JAX starts: a device per chain (4 chains)
 import jax  # noqa: E402
-import numpy as np
-
-R_LIMIT = 17.77
+import numpy as np  # noqa: E402
+from _common import record, write_results  # noqa: E402
+from _nuts_common import add_nuts_arguments, nuts_config_from_args, select_galaxies  # noqa: E402
 
 
 def _summarise(recs, cfg, args, t_all, dest, final):
     """Summary of the galaxies done so far; written after every galaxy (a partial run keeps its results)."""
-    from sedflow_jax.io.atomic import atomic_path, atomic_write_json
+    from sedflow_jax.io.atomic import atomic_path
     from sedflow_jax.params import THETA_NAMES
 
     inside = np.array([r["in_68"] for r in recs], bool)
@@ -42,8 +40,6 @@ def _summarise(recs, cfg, args, t_all, dest, final):
     walls = np.array([r["wall_s"] for r in recs])
     grads = np.array([r["n_gradient_evals_total"] for r in recs])
     out = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "n_cores": os.cpu_count(),
-                    "jax_version": jax.__version__, "device": str(jax.devices()[0])},
         "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__} | {"strategy": args.strategy},
         "n_galaxies": n,
         "n_converged": int(conv.sum()),
@@ -62,7 +58,10 @@ def _summarise(recs, cfg, args, t_all, dest, final):
         "galaxies": recs,
     }
     dest = Path(args.out)
-    atomic_write_json(dest / f"nuts_recovery{args.tag}.json", out)
+    records = [record("nuts_seconds_per_galaxy", np.median(walls), "s", statistic="median (first includes compile)"),
+               record("coverage_68_all_params", inside.mean(), "", expected=expect, n_galaxies=n),
+               record("nuts_converged_fraction", conv.mean(), "", n_galaxies=n)]
+    out = write_results(dest / f"nuts_recovery{args.tag}.json", records, **out)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,153 +80,10 @@ def _summarise(recs, cfg, args, t_all, dest, final):
     return out
 
 
-def select_galaxies(n_gal: int, seed: int):
-    """SDSS-like simulated test galaxies with known truth: unflagged, noiseless r < R_LIMIT,
-    0.02 < z < 0.2, the first ``n_gal`` of ``50 n_gal`` draws. Returns (rows, indices, simulator)."""
-    from sedflow_jax.simulate import SimulationConfig, build_simulator, simulate_arrays
-
-    sim, _ = build_simulator(SimulationConfig(n=50 * n_gal, seed=seed))
-    rows = simulate_arrays(jax.random.key(seed), sim, 50 * n_gal)
-    r_true = 22.5 - 2.5 * np.log10(rows["flux_nmgy"][:, 2])
-    zs = rows["redshift"]
-    sel = np.flatnonzero((rows["flags"] == 0) & (r_true < R_LIMIT) & (zs > 0.02) & (zs < 0.2))[:n_gal]
-    if sel.size < n_gal:
-        raise RuntimeError(f"only {sel.size} bright galaxies among {r_true.size} draws")
-    return rows, sel, sim
-
-
-def add_nuts_arguments(p: argparse.ArgumentParser) -> None:
-    """Galaxy selection and NUTS settings shared by this benchmark and ``anpe_vs_nuts.py``."""
-    p.add_argument("--n-gal", type=int, default=20)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--num-warmup", type=int, default=500)
-    p.add_argument("--num-samples", type=int, default=500)
-    p.add_argument("--num-chains", type=int, default=4)
-    p.add_argument("--max-tree-depth", type=int, default=10)
-    p.add_argument("--target-accept", type=float, default=0.9)
-    p.add_argument("--max-extensions", type=int, default=3)
-    p.add_argument("--jump-tries", type=int, default=0, help="multiple-try burst jumps per NUTS step (JumpNUTS; 0: off)")
-    p.add_argument("--joint-off", action="store_true", help="integrate f_burst out of the burst-off state (NUTSConfig.joint_off)")
-    p.add_argument("--joint-on", action="store_true", help="integrate f_burst out of the burst-on state (NUTSConfig.joint_on)")
-    p.add_argument("--init-select", default="density", choices=("density", "laplace"),
-                   help="how each chain's start is picked among its optimised candidates (NUTSConfig.init_select)")
-
-
-def add_anpe_is_arguments(p: argparse.ArgumentParser) -> None:
-    """The ANPE model, ANPE-IS and NUTS-cache options shared by ``anpe_vs_nuts.py`` and ``real_sdss_nuts.py``."""
-    p.add_argument("--model", default=None, help="ANPE model directory or shipped name (default: the shipped default flow)")
-    p.add_argument("--is-proposal", type=int, default=131072, help="ANPE-IS proposal draws per galaxy (0: off)")
-    p.add_argument("--is-pilot", type=int, default=0,
-                   help="adaptive ANPE-IS: draws per pilot round (2 rounds; 0: the flow itself)")
-    p.add_argument("--nuts-cache", default=None, help="directory to keep/reuse NUTS draws per galaxy")
-
-
-def nuts_config_from_args(args: argparse.Namespace, **extra):
-    """NUTSConfig from the arguments of :func:`add_nuts_arguments` (and ``--quick``: no extensions), plus ``extra``."""
-    from sedflow_jax.mcmc import NUTSConfig
-
-    return NUTSConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
-                      max_tree_depth=args.max_tree_depth, target_accept_prob=args.target_accept,
-                      max_extensions=0 if args.quick else args.max_extensions, jump_tries=args.jump_tries,
-                      joint_off=args.joint_off, joint_on=args.joint_on, init_select=args.init_select, **extra)
-
-
-#: NUTSConfig fields added after NUTS caches were first written: left out of the signature while they
-#: hold their default, so those caches stay valid
-_LATER_FIELDS = {"jump_tries": 0, "joint_off": False, "joint_on": False, "init_select": "density"}
-
-
-def nuts_signature(seed: int, n_gal: int, cfg) -> str:
-    """JSON key of a NUTS cache entry: the galaxy selection and every NUTS setting."""
-    nuts = {k: getattr(cfg, k) for k in cfg.__dataclass_fields__
-            if not (k in _LATER_FIELDS and getattr(cfg, k) == _LATER_FIELDS[k])}
-    return json.dumps({"seed": seed, "n_gal": n_gal, "nuts": nuts}, sort_keys=True, default=str)
-
-
-NUTS_DIAGNOSTICS = ("wall_s", "n_gradient_evals_total", "max_rhat", "min_ess_bulk", "min_ess_tail", "n_divergent",
-                    "reasons", "n_blocks", "n_draws_per_chain", "divergent_fraction")
-
-
-def cached_nuts(cache_dir, name: str, signature: str, run):
-    """NUTS draws ``(n, 12)``, diagnostics (dict) and verdict for one galaxy, kept in ``cache_dir``.
-
-    ``run()`` returns a :class:`~sedflow_jax.mcmc.NUTSResult`; it is called unless ``cache_dir/name.npz``
-    exists with the same ``signature`` (JSON of the galaxy selection and NUTS settings). Lets another
-    flow be compared with the same NUTS reference, and a stopped benchmark resume.
-    """
-    from sedflow_jax.io.atomic import atomic_path
-
-    path = Path(cache_dir) / f"{name}.npz" if cache_dir else None
-    if path is not None and path.exists():
-        with np.load(path) as f:
-            if str(f["signature"]) == signature:
-                return f["draws"], json.loads(str(f["diagnostics"])), bool(f["converged"])
-    res = run()
-    draws = np.asarray(res.idata.posterior["theta"]).reshape(-1, 12)
-    diag = json.loads(json.dumps({k: res.diagnostics[k] for k in NUTS_DIAGNOSTICS}, default=float))
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, draws=draws, diagnostics=json.dumps(diag), converged=bool(res.converged),
-                         signature=signature)
-    return draws, diag, bool(res.converged)
-
-
-def is_record(key, posterior, model, x, nuts_draws, *, n_proposal: int, n_samples: int, n_pilot: int = 0) -> dict:
-    """ANPE-IS for one galaxy, compared with its NUTS draws: wall time, ESS, k-hat, verdict, W1/sigma_NUTS.
-
-    ``samples`` (the reweighted draws) is returned too, for callers that need more than the record.
-    """
-    from sedflow_jax.anpe.importance import importance_sample
-    from sedflow_jax.params import THETA_NAMES
-    from sedflow_jax.validation import wasserstein_over_sigma
-
-    t = time.perf_counter()
-    r = importance_sample(key, posterior, model, x, n_proposal=n_proposal, n_samples=n_samples, n_pilot=n_pilot)
-    w1 = wasserstein_over_sigma(r.samples, nuts_draws)
-    return {"is_wall_s": time.perf_counter() - t, "is_ess": r.ess, "is_pareto_k": r.pareto_k,
-            "is_reliable": r.reliable, "is_reasons": list(r.reasons),
-            "is_wasserstein_over_sigma": dict(zip(THETA_NAMES, w1.round(4).tolist())), "samples": r.samples}
-
-
-def is_summary(recs) -> dict:
-    """ANPE-IS summary over galaxy records: reliable count, median ESS / k-hat, median W1/sigma where reliable."""
-    from sedflow_jax.params import THETA_NAMES
-
-    if not recs or "is_ess" not in recs[0]:
-        return {}
-    ok = [r for r in recs if r["is_reliable"]]
-    out = {"anpe_is_n_reliable": len(ok), "anpe_is_median_ess": float(np.median([r["is_ess"] for r in recs])),
-           "anpe_is_median_pareto_k": float(np.median([r["is_pareto_k"] for r in recs]))}
-    if ok:
-        out["anpe_is_wasserstein_over_sigma_reliable"] = {
-            n: float(np.median([r["is_wasserstein_over_sigma"][n] for r in ok])) for n in THETA_NAMES}
-    # what `infer --importance` returns per galaxy: the reweighted draws where reliable, else the flow's
-    for name, sub in (("all", recs), ("nuts_converged", [r for r in recs if r["nuts_converged"]])):
-        if sub:
-            out[f"anpe_pipeline_wasserstein_over_sigma_{name}"] = {n: float(np.median(
-                [(r["is_wasserstein_over_sigma"] if r["is_reliable"] else r["wasserstein_over_sigma"])[n] for r in sub]))
-                for n in THETA_NAMES}
-    return out
-
-
-def pipeline_records(summary: dict, base: dict) -> list[dict]:
-    """Records ``wasserstein_over_sigma`` (method ``anpe_pipeline``) from :func:`is_summary`'s medians."""
-    return [{"name": "wasserstein_over_sigma", "value": v, "unit": "sigma_NUTS",
-             "params": base | {"parameter": n, "method": "anpe_pipeline", "galaxies": name,
-                               "statistic": "median over galaxies of ANPE-IS where reliable, else the flow"}}
-            for name in ("all", "nuts_converged")
-            for n, v in summary.get(f"anpe_pipeline_wasserstein_over_sigma_{name}", {}).items()]
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_nuts_arguments(p)
     p.add_argument("--diag-mass", action="store_true")
-    p.add_argument("--sampler", default="collapsed", choices=("collapsed", "gibbs", "nuts"))
-    p.add_argument("--no-profile-mass", action="store_true")
-    p.add_argument("--off-power", type=float, default=4.0)
     p.add_argument("--tag", default="", help="suffix of the output file names")
     p.add_argument("--init", default="optimize")
     p.add_argument("--strategy", default="loop", choices=("loop", "vmap"))
@@ -242,8 +98,7 @@ def main(argv=None) -> int:
         args.num_warmup = args.num_samples = 100
     rows, sel, sim = select_galaxies(args.n_gal, args.seed)
     flux, sig, z, theta = (rows[k][sel] for k in ("flux_obs_nmgy", "sigma_flux_nmgy", "redshift", "theta"))
-    cfg = nuts_config_from_args(args, sampler=args.sampler, dense_mass=not args.diag_mass, init=args.init,
-                                profile_mass=not args.no_profile_mass, off_power=args.off_power)
+    cfg = nuts_config_from_args(args, dense_mass=not args.diag_mass, init=args.init)
     recs = []
     t_all = time.perf_counter()
     with warnings.catch_warnings():

@@ -16,10 +16,6 @@ the raw flow, as in ``anpe_vs_nuts.py``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -29,17 +25,18 @@ from sedflow_jax.host_devices import expose_cpu_cores
 expose_cpu_cores(min_devices=4)  # before JAX starts: a device per chain (4 chains)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import RESULTS, SHARED, read_sdss_mgs_both, write_results  # noqa: E402
+from _nuts_common import (add_anpe_is_arguments, cached_nuts, is_record, is_summary, nuts_signature,  # noqa: E402
+                          pipeline_records)
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from nuts_recovery import add_anpe_is_arguments, cached_nuts, is_record, is_summary, nuts_signature, pipeline_records  # noqa: E402  shared with anpe_vs_nuts.py
-from real_sdss import read_both  # noqa: E402  the catalogue run's reader of both MGS files
+from sedflow_jax.photometry import SDSS_LAYOUT  # noqa: E402
 
 
 def select(x: np.ndarray, flags: np.ndarray, n_gal: int, seed: int) -> np.ndarray:
     """Rows on a (g - r) x r quantile grid: one random unflagged galaxy per cell, 0.02 < z < 0.2."""
-    ok = np.flatnonzero((flags == 0) & (x[:, 10] > 0.02) & (x[:, 10] < 0.2))
-    gr, r = x[ok, 1] - x[ok, 2], x[ok, 2]
+    z, mag = SDSS_LAYOUT.redshift(x), SDSS_LAYOUT.mag(x)
+    ok = np.flatnonzero((flags == 0) & (z > 0.02) & (z < 0.2))
+    gr, r = mag[ok, 1] - mag[ok, 2], mag[ok, 2]  # g - r, r
     n_c = int(np.ceil(np.sqrt(n_gal)))
     ec = np.quantile(gr, np.linspace(0, 1, n_c + 1))
     em = np.quantile(r, np.linspace(0, 1, n_c + 1))
@@ -56,7 +53,7 @@ def select(x: np.ndarray, flags: np.ndarray, n_gal: int, seed: int) -> np.ndarra
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    p.add_argument("--shared", default=str(SHARED))
     p.add_argument("--n-gal", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-compare", type=int, default=2000)
@@ -64,19 +61,18 @@ def main(argv=None) -> int:
     p.add_argument("--robust", action="store_true",
                    help="the catalogue fallback's NUTS settings (fallback_nuts_config: target_accept 0.95, 7 extensions)")
     p.add_argument("--tag", default="", help="suffix of the output file name")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
 
     from sedflow_jax.anpe import Posterior
     from sedflow_jax.anpe.fallback import fallback_nuts_config, fluxes_from_x
-    from sedflow_jax.io.atomic import atomic_write_json
     from sedflow_jax.io.catalog import CatalogColumns, prepare_x
-    from sedflow_jax.mcmc import NotConvergedWarning, NUTSConfig, run_nuts
+    from sedflow_jax.mcmc import CompiledRuns, NotConvergedWarning, NUTSConfig, run_nuts
     from sedflow_jax.model import ProvabgsModel
     from sedflow_jax.params import THETA_NAMES
     from sedflow_jax.validation import c2st, wasserstein_over_sigma
 
-    table = read_both(Path(args.shared), None)  # both MGS files, as the catalogue run reads them
+    table = read_sdss_mgs_both(Path(args.shared))  # both MGS files, as the catalogue run reads them
     post = Posterior.load(args.model)
     x, flags = prepare_x(table, CatalogColumns(id="id"), redshift_range=post.redshift_range)
     sel = select(x, flags, args.n_gal, args.seed)
@@ -84,14 +80,16 @@ def main(argv=None) -> int:
     cfg = fallback_nuts_config() if args.robust else NUTSConfig()
     cfg_sig = nuts_signature(args.seed, args.n_gal, cfg)
     flux, ivar = fluxes_from_x(x)
+    z_obs, mag = SDSS_LAYOUT.redshift(x), SDSS_LAYOUT.mag(x)
+    runs = CompiledRuns()  # one compile for all galaxies
     recs = []
     t_all = time.perf_counter()
     for k, i in enumerate(sel):
         def run():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotConvergedWarning)
-                return run_nuts(jax.random.fold_in(jax.random.key(args.seed), k), flux[i], ivar[i], float(x[i, 10]),
-                                model=model, config=cfg, galaxy_id=str(table["id"][i]))
+                return run_nuts(jax.random.fold_in(jax.random.key(args.seed), k), flux[i], ivar[i], float(z_obs[i]),
+                                model=model, config=cfg, galaxy_id=str(table["id"][i]), cache=runs)
 
         nuts, d, converged = cached_nuts(args.nuts_cache, f"real_{table['id'][i]}", cfg_sig, run)
         anpe = np.asarray(post.sample(jax.random.fold_in(jax.random.key(args.seed + 1), k), x[i], args.n_compare))
@@ -102,8 +100,8 @@ def main(argv=None) -> int:
             is_rec = is_record(jax.random.fold_in(jax.random.key(args.seed + 2), k), post, model, x[i], nuts,
                                n_proposal=args.is_proposal, n_samples=args.n_compare, n_pilot=args.is_pilot)
             is_rec.pop("samples")
-        recs.append({"row": int(i), "id": str(table["id"][i]), "z": float(x[i, 10]), "mag_r": float(x[i, 2]),
-                     "g_minus_r": float(x[i, 1] - x[i, 2]), "nuts_converged": converged,
+        recs.append({"row": int(i), "id": str(table["id"][i]), "z": float(z_obs[i]), "mag_r": float(mag[i, 2]),
+                     "g_minus_r": float(mag[i, 1] - mag[i, 2]), "nuts_converged": converged,
                      "nuts_wall_s": d["wall_s"], "nuts_max_rhat": d["max_rhat"], "nuts_min_ess_bulk": d["min_ess_bulk"],
                      "nuts_divergent_fraction": d["divergent_fraction"], "nuts_reasons": d["reasons"],
                      "nuts_log10_mstar_p50": float(np.median(nuts[:, 0])),
@@ -114,23 +112,23 @@ def main(argv=None) -> int:
         base = {"device": str(jax.devices()[0]), "n_galaxies": len(recs), "nuts_converged": int(conv.sum()),
                 "data": "SDSS MGS (real)"}
         out = {
-            "machine": {"platform": platform.platform(), "n_cores": os.cpu_count(), "jax_version": jax.__version__,
-                        "n_devices": jax.local_device_count()},
             "nuts_config": {f: getattr(cfg, f) for f in cfg.__dataclass_fields__},
             "complete": k == len(sel) - 1, "n_galaxies": len(recs), "nuts_converged": int(conv.sum()),
-            "records": [{"name": "wasserstein_over_sigma", "value": float(np.median(W[:, j])), "unit": "sigma_NUTS",
-                         "params": base | {"parameter": n, "method": "anpe", "statistic": "median over galaxies"}}
-                        for j, n in enumerate(THETA_NAMES)]
-                       + [{"name": "nuts_seconds_per_galaxy", "value": float(np.median([r["nuts_wall_s"] for r in recs])),
-                           "unit": "s", "params": base | {"statistic": "median (first includes compile)"}}]
-                       + pipeline_records(summary, base | {"n_proposal": args.is_proposal, "n_pilot": args.is_pilot}),
+        }
+        records = ([{"name": "wasserstein_over_sigma", "value": float(np.median(W[:, j])), "unit": "sigma_NUTS",
+                     "params": base | {"parameter": n, "method": "anpe", "statistic": "median over galaxies"}}
+                    for j, n in enumerate(THETA_NAMES)]
+                   + [{"name": "nuts_seconds_per_galaxy", "value": float(np.median([r["nuts_wall_s"] for r in recs])),
+                       "unit": "s", "params": base | {"statistic": "median (first includes compile)"}}]
+                   + pipeline_records(summary, base | {"n_proposal": args.is_proposal, "n_pilot": args.is_pilot}))
+        out |= {
             "wasserstein_log10_mstar_median_converged": float(np.median(W[conv, 0])) if conv.any() else None,
             "c2st_median": float(np.median([r["c2st"] for r in recs])),
             "model": str(args.model or "shipped default"), **summary,
             "galaxies": recs, "total_wall_s": time.perf_counter() - t_all,
         }
-        atomic_write_json(Path(args.out) / f"real_sdss_nuts{args.tag}.json", out)
-        print(f"{k + 1}/{len(sel)} row {i} r={x[i, 2]:.2f} g-r={x[i, 1] - x[i, 2]:.2f} z={x[i, 10]:.3f}: NUTS "
+        write_results(Path(args.out) / f"real_sdss_nuts{args.tag}.json", records, **out)
+        print(f"{k + 1}/{len(sel)} row {i} r={mag[i, 2]:.2f} g-r={mag[i, 1] - mag[i, 2]:.2f} z={z_obs[i]:.3f}: NUTS "
               f"{d['wall_s']:.0f} s converged={converged} ({'; '.join(d['reasons'])}); W1/sigma log M* {w[0]:.2f}, "
               f"tau_ism {w[10]:.2f}; C2ST {acc:.2f}"
               + (f"; IS ESS {is_rec['is_ess']:.0f} k {is_rec['is_pareto_k']:.2f}" if is_rec else ""), flush=True)

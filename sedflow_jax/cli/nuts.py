@@ -33,15 +33,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-extensions", type=int, default=3,
                    help="continue the chains by --num-samples draws at most this many times while R-hat/ESS fail")
     p.add_argument("--max-tree-depth", type=int, default=10)
-    p.add_argument("--jump-tries", type=int, default=0,
-                   help="collapsed sampler: multiple-try jumps of the burst coordinates per NUTS step (0: off)")
-    p.add_argument("--joint-off", action="store_true",
-                   help="collapsed sampler: integrate f_burst out of the burst-off state with log M* (docs/nuts.md)")
-    p.add_argument("--joint-on", action="store_true",
-                   help="collapsed sampler: integrate f_burst out of the burst-on state too (docs/nuts.md)")
-    p.add_argument("--sampler", choices=("collapsed", "gibbs", "nuts"), default="collapsed",
-                   help="collapsed: NUTS with log M* and the burst state integrated out, then drawn exactly "
-                        "(default); gibbs: NUTS-within-Gibbs across the burst cut; nuts: plain NUTS")
     p.add_argument("--strategy", choices=("loop", "vmap"), default="loop")
     p.add_argument("--batch-size", type=int, default=4, help="galaxies per vmapped batch (--strategy vmap)")
     p.add_argument("--ssp", default=None, help="DSPS-format SSP HDF5 file (default: cached BC03 table)")
@@ -65,17 +56,18 @@ def _read_catalog(path: str, filters, rows):
         return (data["flux_obs_nmgy"][sl], ivar, data["redshift"][sl], [str(i) for i in idx], data["theta"][sl])
     import csv
 
+    from ..errors import InputError
     from ..model.filters import resolve_filter_names
 
     names = resolve_filter_names(filters)
     with open(path, newline="") as fh:
         recs = list(csv.DictReader(fh))
     if not recs:
-        raise ValueError(f"{path}: no rows")
+        raise InputError(f"{path}: no rows")
     need = ["redshift"] + [f"flux_{b}" for b in names] + [f"ivar_{b}" for b in names]
     missing = [c for c in need if c not in recs[0]]
     if missing:
-        raise ValueError(f"{path}: missing columns {missing} (need redshift, flux_<band>, ivar_<band> for {names})")
+        raise InputError(f"{path}: missing columns {missing} (need redshift, flux_<band>, ivar_<band> for {names})")
     recs = recs[rows] if rows else recs
     flux = np.array([[float(r[f"flux_{b}"]) for b in names] for r in recs])
     ivar = np.array([[float(r[f"ivar_{b}"]) for b in names] for r in recs])
@@ -99,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..io.atomic import atomic_path
-    from ..mcmc.run import NotConvergedWarning, NUTSConfig, run_nuts_batch
+    from ..mcmc import NotConvergedWarning, NUTSConfig, run_nuts_batch
     from ..model import ProvabgsModel
     from ..params import THETA_NAMES
 
@@ -114,8 +106,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{len(ids)} galaxies in {args.catalog}; {len(ids) - len(todo)} already done in {out}")
     cfg = NUTSConfig(num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=args.num_chains,
                      dense_mass=not args.diag_mass, init=args.init, target_accept_prob=args.target_accept,
-                     max_tree_depth=args.max_tree_depth, sampler=args.sampler, max_extensions=args.max_extensions,
-                     jump_tries=args.jump_tries, joint_off=args.joint_off, joint_on=args.joint_on)
+                     max_tree_depth=args.max_tree_depth, max_extensions=args.max_extensions)
     model = ProvabgsModel.build(args.ssp, None, args.filters, z_max=max(0.2, float(np.max(z))))
     summary_path = out / "summary.csv"
     old = []

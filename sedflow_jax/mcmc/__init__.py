@@ -1,58 +1,45 @@
 """NUTS reference posteriors (numpyro) for galaxy photometry under the SEDflow prior.
 
-* :func:`photometry_model`: the numpyro model (flat SEDflow box in flow space, Gaussian flux
-  likelihood in nanomaggies); :func:`collapsed_model` (the default sampler's): the same posterior
-  with log10 M* and the burst switch integrated out exactly (:mod:`~sedflow_jax.mcmc.marginal`),
-  both drawn back by :func:`draw_mass_and_burst`; :func:`burst_split_model`: t_burst split into a
-  Bernoulli indicator and a uniform coordinate (NUTS-within-Gibbs, kept for comparison).
-* :func:`run_nuts` / :func:`run_nuts_batch`: compiled runs with diagnostics, returning
-  :class:`NUTSResult` (ArviZ InferenceData + convergence verdict).
+NUTS samples :func:`collapsed_model`: the SEDflow posterior with log10 M* and the burst switch
+integrated out exactly (:mod:`~sedflow_jax.mcmc.marginal`); :func:`draw_mass_and_burst` draws both
+back for every draw. :func:`photometry_model` is the un-collapsed posterior (the tests' reference).
+
+Modules: :mod:`.config` (:class:`NUTSConfig`, warning/error), :mod:`.model` and :mod:`.marginal` (the
+densities), :mod:`.starts` (the optimised start search), :mod:`.kernel` (the numpyro run built inside
+jit), :mod:`.devices` (chains over local devices; :class:`CompiledRuns`, the compile cache a caller
+holds), :mod:`.diagnostics` (:func:`diagnose`), :mod:`.result` (:class:`NUTSResult`, InferenceData),
+:mod:`.drivers` (:func:`run_nuts`, :func:`run_nuts_batch`, the extension loop).
 """
 
+from .config import NotConvergedError, NotConvergedWarning, NUTSConfig
+from .devices import CompiledRuns
+from .diagnostics import diagnose
+from .drivers import fixed_redshift_models, run_nuts, run_nuts_batch
+from .kernel import make_extend, make_run_one
 from .model import (
     AtRedshift,
+    burst_cut,
     collapsed_log_likelihood,
     collapsed_model,
     draw_mass_and_burst,
-    burst_cut,
-    burst_split_model,
-    check_photometry,
-    log_likelihood,
     photometry_model,
-    split_log_jacobian,
-    split_to_t_burst,
 )
-from .run import (
-    NotConvergedError,
-    NotConvergedWarning,
-    NUTSConfig,
-    NUTSResult,
-    diagnose,
-    fixed_redshift_models,
-    make_extend,
-    make_run_one,
-    run_nuts,
-    run_nuts_batch,
-)
+from .result import NUTSResult
 
 __all__ = [
     "AtRedshift",
-    "collapsed_log_likelihood",
-    "collapsed_model",
-    "draw_mass_and_burst",
-    "make_extend",
-    "burst_cut",
-    "burst_split_model",
-    "split_log_jacobian",
-    "split_to_t_burst",
+    "CompiledRuns",
     "NUTSConfig",
     "NUTSResult",
     "NotConvergedError",
     "NotConvergedWarning",
-    "check_photometry",
+    "burst_cut",
+    "collapsed_log_likelihood",
+    "collapsed_model",
     "diagnose",
+    "draw_mass_and_burst",
     "fixed_redshift_models",
-    "log_likelihood",
+    "make_extend",
     "make_run_one",
     "photometry_model",
     "run_nuts",

@@ -24,3 +24,11 @@ def galaxy(nuts_model):
     sigma = 0.05 * flux
     rng = np.random.default_rng(0)
     return flux + sigma * rng.standard_normal(flux.size), 1.0 / sigma**2, z, theta
+
+
+@pytest.fixture(scope="session")
+def nuts_runs():
+    """One compile cache for the NUTS tests of this session (tests with the same config compile once)."""
+    from sedflow_jax.mcmc import CompiledRuns
+
+    return CompiledRuns()

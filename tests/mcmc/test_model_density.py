@@ -9,7 +9,8 @@ import pytest
 from numpyro.infer.util import log_density, potential_energy
 from scipy import stats
 
-from sedflow_jax.mcmc.model import AtRedshift, check_photometry, photometry_model
+from sedflow_jax.mcmc.model import AtRedshift, photometry_model
+from sedflow_jax.photometry import check_photometry
 from sedflow_jax.model.fixed_redshift import FixedRedshiftModel
 from sedflow_jax.priors.sedflow import SEDFLOW_BOUNDS, flow_to_physical, sedflow_prior
 

@@ -9,18 +9,18 @@ import jax
 import numpy as np
 import pytest
 
-from sedflow_jax.mcmc.run import NotConvergedError, NotConvergedWarning, NUTSConfig, diagnose, run_nuts
+from sedflow_jax.mcmc import NotConvergedError, NotConvergedWarning, NUTSConfig, diagnose, run_nuts
 
-# the same settings as test_cli.py passes on the command line: one compile (cached) serves both files
+# the same settings as test_cli.py passes on the command line
 SHORT = NUTSConfig(num_warmup=30, num_samples=20, num_chains=2, max_extensions=0)
 
 
-def test_short_run_reports_non_convergence(nuts_model, galaxy, tmp_path):
+def test_short_run_reports_non_convergence(nuts_model, galaxy, tmp_path, nuts_runs):
     import arviz as az
 
     flux, ivar, z, theta = galaxy
     with pytest.warns(NotConvergedWarning, match="did not converge"):
-        res = run_nuts(jax.random.key(0), flux, ivar, z, model=nuts_model, config=SHORT, truth=theta)
+        res = run_nuts(jax.random.key(0), flux, ivar, z, model=nuts_model, config=SHORT, truth=theta, cache=nuts_runs)
     assert not res.converged  # 40 draws cannot give ESS >= 400
     post = res.idata.posterior
     assert post["theta_flow"].shape == (2, 20, 11) and post["theta"].shape == (2, 20, 12)
@@ -34,7 +34,8 @@ def test_short_run_reports_non_convergence(nuts_model, galaxy, tmp_path):
     assert back.posterior["theta"].shape == (2, 20, 12)
     assert int(back.attrs["converged"]) == 0
     with pytest.raises(NotConvergedError):
-        run_nuts(jax.random.key(0), flux, ivar, z, model=nuts_model, config=SHORT, require_converged=True)
+        run_nuts(jax.random.key(0), flux, ivar, z, model=nuts_model, config=SHORT, require_converged=True,
+                 cache=nuts_runs)
 
 
 def test_diagnose_flags_disagreeing_chains():
@@ -82,92 +83,27 @@ def test_bad_key_and_config(nuts_model, galaxy):
         NUTSConfig(chain_method="parallel-ish")
     with pytest.raises(ValueError, match="init"):
         NUTSConfig(init="bogus")
+    for gone in ("sampler", "jump_tries", "joint_off", "init_select", "profile_mass"):  # removed options
+        with pytest.raises(TypeError):
+            NUTSConfig(**{gone: 0})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         NUTSConfig()
 
 
-def test_joint_marginals_refuse_a_narrowed_f_burst_box(nuts_model, galaxy):
-    """joint_off / joint_on need the f_burst box [0, 1]; the refusal comes before any compile.
-    (Their runs, with the burst jumps, are in ``test_collapsed.py::test_chains_split_over_host_devices``.)"""
-    import equinox as eqx
-
-    from sedflow_jax.priors.sedflow import sedflow_prior
-
-    flux, ivar, z, _ = galaxy
-    prior = sedflow_prior()
-    narrow = eqx.tree_at(lambda p: p.high, prior, prior.high.at[4].set(0.5))  # f_burst <= 0.5
-    for opts in (dict(joint_off=True), dict(joint_on=True)):
-        with pytest.raises(ValueError, match="f_burst prior box"):
-            run_nuts(jax.random.key(2), flux, ivar, z, model=nuts_model, prior=narrow,
-                     config=dataclasses.replace(SHORT, **opts))
-    with pytest.raises(ValueError, match="collapsed"):
-        NUTSConfig(sampler="gibbs", jump_tries=4)
-    with pytest.raises(ValueError, match="jump_tries"):
-        NUTSConfig(jump_tries=-1)
-
-
 def test_passing_draws_are_not_continued_and_keep_their_diagnostics():
     """Draws that already pass R-hat and ESS end the extension loop at once (no sampler call: the model
     arguments are None) and carry the diagnostics of exactly those draws to the result."""
-    from sedflow_jax.mcmc.run import _extend_until_converged
+    from sedflow_jax.mcmc.drivers import extend_until_converged
 
     rng = np.random.default_rng(1)
     raw = {"theta_flow": rng.uniform(0.2, 0.8, (4, 1000, 11)), "diverging": np.zeros((4, 1000), bool),
            "burst_on": rng.integers(0, 2, (4, 1000))}
-    out = _extend_until_converged(NUTSConfig(max_extensions=3), raw, jax.random.key(0), None, None, None, None, None)
+    out = extend_until_converged(NUTSConfig(max_extensions=3), raw, jax.random.key(0), None, None, None, None, None)
     assert out["n_blocks"] == 1 and out["theta_flow"] is raw["theta_flow"]
     ref = diagnose(raw["theta_flow"], raw["diverging"], NUTSConfig(), raw["burst_on"])
     assert out["diag"]["converged"] and out["diag"]["max_rhat"] == ref["max_rhat"]
     assert out["diag"]["min_ess_bulk"] == ref["min_ess_bulk"]
-
-
-def test_laplace_start_selection_passes_over_a_narrow_spike():
-    """Two Gaussian modes in 2-D: a spike (sigma 0.01, 10% of the mass) whose peak density is 1,000x
-    that of a broad mode (sigma 1, 90%). Picking by density starts in the spike; the Laplace mass
-    (log p - log det(-H) / 2, exact for Gaussians) picks the broad mode, which holds the mass."""
-    import jax.numpy as jnp
-    from jax.scipy.special import logsumexp
-    from jax.scipy.stats import multivariate_normal as mvn
-
-    from sedflow_jax.mcmc.run import _log_det_curvature, _start_scores
-
-    mu = jnp.array([[0.0, 0.0], [5.0, 5.0]])
-    sd = jnp.array([0.01, 1.0])
-    w = jnp.array([0.1, 0.9])
-
-    def logp(x, s):
-        comps = jnp.stack([mvn.logpdf(x, mu[k], sd[k] ** 2 * jnp.eye(2)) for k in range(2)])
-        return logsumexp(comps + jnp.log(w))
-
-    x, s = mu, jnp.zeros(2, jnp.int32)
-    lp = jax.vmap(logp)(x, s)
-    assert int(jnp.argmax(_start_scores(logp, x, s, lp, "density"))) == 0
-    score = _start_scores(logp, x, s, lp, "laplace")
-    assert int(jnp.argmax(score)) == 1
-    # Laplace log mass at a Gaussian mode = log(weight) + log(2 pi): the two differ by log(9)
-    np.testing.assert_allclose(float(score[1] - score[0]), np.log(9.0), rtol=1e-4)
-    # the floor: a direction that curves up (a saddle) counts as broad, not as NaN
-    flat = _log_det_curvature(lambda v: -0.5 * v[0] ** 2 + 0.5 * v[1] ** 2, jnp.zeros(2))
-    np.testing.assert_allclose(float(flat), np.log(1.0) + np.log(0.1), rtol=1e-6)
-    with pytest.raises(ValueError, match="init_select"):
-        NUTSConfig(init_select="mass")
-
-
-def test_pooled_starts_replace_a_chain_stuck_in_a_minor_mode():
-    import jax.numpy as jnp
-
-    from sedflow_jax.mcmc.run import LAPLACE_GAP_NATS, _pick_starts
-
-    score = jnp.array([[-3.0, -1.0],  # chain 0: own best is candidate 1 (flat 1)
-                       [-2.0, -9.0],  # chain 1: flat 2, within the gap of the best
-                       [-20.0, -30.0],  # chain 2: 19 nats below: a minor mode
-                       [-0.5, -4.0]])  # chain 3: flat 6, the best of all
-    assert _pick_starts(score, pooled=False).tolist() == [1, 2, 4, 6]
-    # chain 2 takes the 3rd best candidate of all chains (ranking 6, 1, 2, 0, ...): flat 2
-    assert _pick_starts(score, pooled=True).tolist() == [1, 2, 2, 6]
-    near = score.at[2, 0].set(-0.5 - LAPLACE_GAP_NATS + 0.1)  # just inside the gap: keeps its own
-    assert _pick_starts(near, pooled=True).tolist() == [1, 2, 4, 6]
 
 
 @pytest.mark.parametrize("n_dev, chains, expect", [(1, 4, 1), (2, 4, 2), (3, 4, 2), (4, 4, 4), (8, 4, 4),
@@ -175,9 +111,88 @@ def test_pooled_starts_replace_a_chain_stuck_in_a_minor_mode():
 def test_chains_use_the_most_devices_that_divide_them(monkeypatch, n_dev, chains, expect):
     """Up to one device per chain; the count must divide the chains (2 per device on 2 cores, 1 per device
     on 8 devices for 4 chains: before, 4 chains on 8 devices ran all on one)."""
-    from sedflow_jax.mcmc import run as run_mod
+    from sedflow_jax.mcmc import devices
 
-    monkeypatch.setattr(run_mod.jax, "local_device_count", lambda: n_dev)
+    monkeypatch.setattr(devices.jax, "local_device_count", lambda: n_dev)
     cfg = dataclasses.replace(SHORT, num_chains=chains)
-    assert run_mod._chain_devices(cfg) == expect
-    assert run_mod._chain_devices(dataclasses.replace(cfg, chain_method="sequential")) == 1
+    assert devices.chain_devices(cfg) == expect
+    assert devices.chain_devices(dataclasses.replace(cfg, chain_method="sequential")) == 1
+
+
+class _FakeExtend:
+    """Stands in for the compiled extend: records the keys and returns draws that never pass."""
+
+    def __init__(self):
+        self.keys = []
+
+    def get(self, cfg, kind):
+        def extend(key, state, *args):
+            self.keys.append(key)
+            return {"theta_flow": np.zeros((2, 5, 11)), "diverging": np.zeros((2, 5), bool),
+                    "burst_on": np.zeros((2, 5), np.int32), "num_steps": np.ones((2, 5)),
+                    "accept_prob": np.ones((2, 5)), "potential_energy": np.zeros((2, 5)), "state": state}
+
+        return extend
+
+
+def test_extension_blocks_get_fresh_independent_keys():
+    """Each extension block gets its own key, none of them a key (or the parent) of the first block: the
+    run splits its key into the start search (whose first half draws the starts) and the sampler."""
+    import jax.random as jr
+
+    from sedflow_jax.mcmc.drivers import extend_until_converged, extension_keys
+
+    cfg = NUTSConfig(num_chains=2, max_extensions=3)
+    key = jr.key(7)
+    raw = {k: np.zeros((2, 5) + ((11,) if k == "theta_flow" else ()), bool if k == "diverging" else float)
+           for k in ("theta_flow", "diverging", "burst_on", "num_steps", "accept_prob", "potential_energy")}
+    fake = _FakeExtend()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant draws: R-hat is NaN
+        out = extend_until_converged(cfg, raw | {"state": None}, key, None, None, None, None, None, cache=fake)
+    assert out["n_blocks"] == 4 and len(fake.keys) == 3
+    data = lambda k: tuple(np.asarray(jr.key_data(k)).ravel().tolist())  # noqa: E731
+    used = {data(key)}  # the first block: key -> (start search, sampler) -> (starts draw, ...)
+    k_init, k_mcmc = jr.split(key)
+    used |= {data(k_init), data(k_mcmc), data(jr.split(k_init)[0]), data(jr.fold_in(k_mcmc, 1))}
+    got = [data(k) for k in fake.keys]
+    assert len(set(got)) == 3 and not (set(got) & used)
+    assert got == [data(k) for k in extension_keys(key, 3)]  # reproducible from the run key alone
+    # the old scheme folded the already split run key: no block uses those keys any more
+    assert not set(got) & {data(jr.fold_in(key, 1_000_003 + b)) for b in range(3)}
+
+
+def test_nuts_compiles_once_across_galaxies(nuts_model, galaxy):
+    """run_nuts_batch on 3 galaxies of one shape builds one program and compiles nothing after the first
+    galaxy (jax.monitoring counts every backend compile)."""
+    from jax import monitoring
+
+    from sedflow_jax.mcmc import CompiledRuns, run_nuts_batch
+
+    flux, ivar, z, _ = galaxy
+    cfg = NUTSConfig(num_warmup=20, num_samples=20, num_chains=2, max_tree_depth=3, init_draws=4, init_keep=1,
+                     init_steps=3, max_extensions=0)
+    compiles = []
+
+    def listen(event, duration, **kw):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    monitoring.register_event_duration_secs_listener(listen)
+    cache = CompiledRuns()
+    per_galaxy = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotConvergedWarning)
+            for _, res in run_nuts_batch(jax.random.key(1), np.stack([flux, 1.1 * flux, 0.9 * flux]),
+                                         np.stack([ivar] * 3), np.array([z, 0.05, 0.12]), model=nuts_model,
+                                         config=cfg, progress=False, cache=cache):
+                per_galaxy.append(len(compiles))
+                assert res.idata.posterior["theta"].shape == (2, 20, 12)
+    finally:
+        monitoring.unregister_event_duration_listener(listen)
+    assert per_galaxy[0] > 0  # the first galaxy compiled the run
+    assert per_galaxy[1:] == [per_galaxy[0]] * 2, per_galaxy  # the others compiled nothing
+    assert len(cache) == 1
+    (run,) = cache.runners()
+    assert run._cache_size() == 1  # one jitted program, one entry in its own cache
