@@ -2,15 +2,16 @@
 
 Stages (each cached in ``--work``; rerun a stage with ``--redo STAGE``):
 
-1. ``infer``:   read ``SDSS_MGS.train`` + ``SDSS_MGS.test`` with :func:`sedflow_jax.io.catalog.read_sdss_mgs`
-   (magnitudes + errors, columns by position), write one combined CSV, and run
+1. ``infer``:   read ``SDSS_MGS.train`` + ``SDSS_MGS.test`` (``_common.read_sdss_mgs_both``:
+   :func:`sedflow_jax.io.catalog.read_sdss_mgs`, magnitudes + errors, columns by position), write one combined CSV, and run
    ``sedflow-jax infer CSV --id-col id --n-samples N`` (the shipped default model) in a subprocess. Its wall
    time (including Python/JAX start-up and compilation) is the headline wall time.
 2. ``draws``:   for the first ``K`` posterior draws of every valid galaxy: derived properties
    (``properties_batch``), model photometry at the observed redshift (``photometry_batch``; for the
    posterior-predictive check) and, for the first ``K_REST`` draws, rest-frame absolute ugriz magnitudes
-   (same SED, band integrals at z = 0 and 10 pc) for the colour-mass diagram.
-3. ``analyse``: posterior-predictive check, cheap fallback check and its classification, per-galaxy CSV
+   (``ProvabgsModel.rest_frame_absmag``) for the colour-mass diagram.
+3. ``analyse``: posterior-predictive check, cheap fallback check and its classification
+   (:mod:`sedflow_jax.pipeline.checks`, on the catalogue's photometry), per-galaxy CSV
    (16/50/84 percentiles + flags), headline JSON (``benchmarks/results/real_sdss.json``) and the figures
    ``docs/figures/real_*.png``. See ``docs/real_sdss.md``.
 
@@ -34,10 +35,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import ROOT, SHARED, machine_info, read_sdss_mgs_both
 
-ROOT = Path(__file__).resolve().parents[1]
+from sedflow_jax.photometry import SDSS_LAYOUT as XL
+from sedflow_jax.photometry import flux_to_mag, sigma_flux_to_mag, sigma_mag_to_flux, sigma_to_ivar
+
 BANDS = ("u", "g", "r", "i", "z")
-PSTON = 2.5 / np.log(10.0)
 K_REST = 20  # draws per galaxy for rest-frame magnitudes
 PPC_P_REJECT = 1e-3  # reject when the posterior-predictive p-value is below this
 # NSA's k_minerror floor (sedflow_method.md 4.3), used as a sensitivity variant of the PPC (model systematics)
@@ -84,16 +87,6 @@ def baldry04_divider(abs_mag_r):
 # ----------------------------------------------------------------------------------------------------
 
 
-def read_both(shared: Path, limit: int | None = None) -> dict:
-    """Both MGS files (train then test), ids 'train:<row>' / 'test:<row>'; ``limit``: first limit//2 rows of each."""
-    from sedflow_jax.io.catalog import read_sdss_mgs
-
-    tabs = [read_sdss_mgs(shared / "data" / "sdss_mgs" / f"SDSS_MGS.{part}", id_prefix=part) for part in ("train", "test")]
-    if limit:
-        tabs = [{k: v[: limit // 2] for k, v in t.items()} for t in tabs]
-    return {k: np.concatenate([t[k] for t in tabs]) for k in tabs[0]}
-
-
 def write_csv(table: dict, path: Path) -> None:
     cols = ["id", "z"] + [f"mag_{b}" for b in BANDS] + [f"mag_err_{b}" for b in BANDS]
     with open(path, "w", newline="") as fh:
@@ -104,7 +97,7 @@ def write_csv(table: dict, path: Path) -> None:
 
 
 def stage_infer(args, work: Path) -> dict:
-    table = read_both(Path(args.shared), args.limit)
+    table = read_sdss_mgs_both(Path(args.shared), args.limit)
     if args.u_offset:
         table["mag_u"] = table["mag_u"] + args.u_offset  # sensitivity test, e.g. -0.04 = SDSS u -> AB
     cat = work / "sdss_mgs.csv"
@@ -128,20 +121,6 @@ def stage_infer(args, work: Path) -> dict:
 # ----------------------------------------------------------------------------------------------------
 
 
-def _rest_absmag(model, theta, redshift):
-    """Rest-frame absolute ugriz (AB) of the galaxy's SED: band integrals at z = 0 and 10 pc."""
-    import jax.numpy as jnp
-
-    from sedflow_jax.model.provabgs import _flux_const
-
-    theta = model._unpack(theta)
-    lnu = model.rest_lnu_unit_mass(theta, jnp.asarray(redshift, model.dtype))
-    z0 = jnp.zeros((), model.dtype)
-    band = model._band_integrals(lnu * model.trapz_dln_wave, z0)
-    log_scale = theta[0] * jnp.log(10.0) + jnp.log(model._distance_factor(z0) * _flux_const(model.lsun_erg_per_s))
-    return 22.5 - 2.5 * jnp.log10(band / model.filters.ab_norm * jnp.exp(log_scale))
-
-
 def stage_draws(args, work: Path) -> dict:
     import h5py
 
@@ -157,7 +136,8 @@ def stage_draws(args, work: Path) -> dict:
     model = ProvabgsModel.build(z_max=0.2)
     theta = th.reshape(-1, 12).astype(np.float64)
     theta[:, 1:5] /= theta[:, 1:5].sum(1, keepdims=True)  # float32 simplex round-off
-    zz = np.repeat(x[valid, 10].astype(np.float64), k)
+    z_valid = XL.redshift(x[valid]).astype(np.float64)
+    zz = np.repeat(z_valid, k)
     t = {}
     t0 = time.perf_counter()
     props = properties_batch(model, theta, zz).reshape(valid.size, k, -1)
@@ -167,10 +147,10 @@ def stage_draws(args, work: Path) -> dict:
     t["photometry_s"] = time.perf_counter() - t0
     kr = min(K_REST, k)
     th_r = theta.reshape(valid.size, k, 12)[:, :kr].reshape(-1, 12)
-    z_r = np.repeat(x[valid, 10].astype(np.float64), kr)
+    z_r = np.repeat(z_valid, kr)
     validate_inputs(th_r, z_r, z_max=model.z_max)
     t0 = time.perf_counter()
-    rest = batched(_rest_absmag, model, th_r, z_r, check=False).reshape(valid.size, kr, -1)
+    rest = batched(ProvabgsModel.rest_frame_absmag, model, th_r, z_r, check=False).reshape(valid.size, kr, -1)
     t["restframe_s"] = time.perf_counter() - t0
     t["n_evaluations"] = int(2 * theta.shape[0] + th_r.shape[0])
     with h5py.File(work / "draws.h5", "w") as fh:
@@ -199,6 +179,7 @@ def stage_control(args, work: Path) -> dict:
     from sedflow_jax.anpe import Posterior
     from sedflow_jax.io.catalog import ROW_FLAGS
     from sedflow_jax.model import ProvabgsModel, photometry_batch, properties_batch
+    from sedflow_jax.pipeline import posterior_predictive_check
 
     with h5py.File(work / "posteriors.h5", "r") as fh:
         flags, x = fh["flags"][()], fh["x"][()]
@@ -210,11 +191,12 @@ def stage_control(args, work: Path) -> dict:
     keep = np.flatnonzero((flags[valid] & ROW_FLAGS["outside_support"]) == 0)[: args.n_control]
     rows = valid[keep]
     rng = np.random.default_rng(args.seed + 1)
-    s_f = f0[keep] * x[rows, 5:10] / PSTON
+    s_f = sigma_mag_to_flux(XL.sigma_mag(x[rows]).astype(np.float64), f0[keep])
     f_obs = f0[keep] + s_f * rng.standard_normal(s_f.shape)
     ok = np.all(f_obs > 0, 1)
     rows, keep, f_obs, s_f = rows[ok], keep[ok], f_obs[ok], s_f[ok]
-    xt = np.concatenate([22.5 - 2.5 * np.log10(f_obs), PSTON * s_f / f_obs, x[rows, 10:11]], 1).astype(np.float32)
+    xt = XL.assemble(flux_to_mag(f_obs), sigma_flux_to_mag(s_f, f_obs), XL.redshift(x[rows]).astype(np.float64))
+    xt = xt.astype(np.float32)
     post = Posterior.load(args.model)
     t0 = time.perf_counter()
     samp = post.sample(jr.key(args.seed + 2), xt, args.n_control_samples)
@@ -223,10 +205,11 @@ def stage_control(args, work: Path) -> dict:
     theta = samp[:, :k].reshape(-1, 12).astype(np.float64)
     theta[:, 1:5] /= theta[:, 1:5].sum(1, keepdims=True)
     model = ProvabgsModel.build(z_max=0.2)
-    phot = photometry_batch(model, theta, np.repeat(xt[:, 10].astype(np.float64), k)).reshape(len(rows), k, 5)
+    z_t = XL.redshift(xt).astype(np.float64)
+    phot = photometry_batch(model, theta, np.repeat(z_t, k)).reshape(len(rows), k, 5)
     truth = th0[keep]
     # can the flow recover the derived properties of the twins? (truth = the real posterior's first draw)
-    props = properties_batch(model, theta, np.repeat(xt[:, 10].astype(np.float64), k)).reshape(len(rows), k, 5)
+    props = properties_batch(model, theta, np.repeat(z_t, k)).reshape(len(rows), k, 5)
     ptrue = p0[keep]
     ssfr = lambda pp: np.log10(np.maximum(pp[..., 1], 1e-5)) - pp[..., 0]  # noqa: E731
     from scipy.stats import spearmanr
@@ -247,7 +230,7 @@ def stage_control(args, work: Path) -> dict:
     cut = float(stats.chi2.isf(PPC_P_REJECT, 5))
     arrays = {}
     for name, fl in (("", None), ("_floor", ERROR_FLOOR_MAG)):
-        r = ppc(xt[:, :5], xt[:, 5:10], phot, floor_mag=fl)
+        r = posterior_predictive_check(f_obs, sigma_to_ivar(s_f), phot, floor_mag=fl)
         arrays.update({f"chi2_j{name}": r["chi2_j"].astype(np.float32), f"p_bayes{name}": r["p_bayes"],
                        f"chi2_best{name}": r["chi2_best"]})
         res["chi2_draw_median" + name] = float(np.median(r["chi2_j"]))
@@ -255,7 +238,7 @@ def stage_control(args, work: Path) -> dict:
         res["fraction_best_fit_chi2_above_cut" + name] = float(np.mean(r["chi2_best"] > cut))
         res["chi2_best_median" + name] = float(np.median(r["chi2_best"]))
         res["chi2_best_p99" + name] = float(np.percentile(r["chi2_best"], 99))
-    resid = xt[:, :5] - (22.5 - 2.5 * np.log10(np.median(phot, 1)))
+    resid = XL.mag(xt) - flux_to_mag(np.median(phot, 1))
     res["per_band_residual_nmad_mag"] = dict(zip(BANDS, [round(float(v), 4) for v in 1.4826 * np.median(
         np.abs(resid - np.median(resid, 0)), 0)]))
     np.savez(work / "control.npz", **arrays)
@@ -269,80 +252,12 @@ def stage_control(args, work: Path) -> dict:
 # ----------------------------------------------------------------------------------------------------
 
 
-def ppc(mag, sig_m, phot, *, floor_mag=None):
-    """Posterior-predictive chi-square of observed ugriz against K model draws per galaxy.
-
-    Args:
-        mag, sig_m: (n, 5) observed magnitudes and errors; phot: (n, K, 5) model fluxes [nmgy] of posterior draws.
-        floor_mag: optional (5,) magnitude-error floor added in quadrature (model-systematics variant).
-
-    Returns dict of (n,) arrays:
-        chi2_j (n, K): sum_b (f_obs - f_j)^2 / sigma_f^2 per draw (observed errors);
-        chi2_best: min over draws (the cheap best-fit check);
-        chi2_ppc: sum_b (f_obs - <f>)^2 / (sigma_f^2 + Var_j f) (observed errors plus draw spread), ~chi2(5) if the
-            model is adequate and the posterior calibrated;
-        p_ppc: chi2(5) survival of chi2_ppc;
-        p_bayes: posterior-predictive p-value P(T(y_rep) >= T(y_obs)) with T = chi2 against the draw; since
-            y_rep - f_j ~ N(0, sigma) exactly, T(y_rep) ~ chi2(5) and p = mean_j chi2_5.sf(chi2_j).
-    """
-    from scipy import stats
-
-    sig = np.asarray(sig_m, np.float64)
-    if floor_mag is not None:
-        sig = np.hypot(sig, floor_mag)
-    f_obs = 10 ** ((22.5 - np.asarray(mag, np.float64)) / 2.5)
-    s_f = f_obs * sig / PSTON
-    phot = np.asarray(phot, np.float64)
-    chi2_j = np.sum((f_obs[:, None] - phot) ** 2 / s_f[:, None] ** 2, -1)
-    mean, var = phot.mean(1), phot.var(1)
-    chi2_ppc = np.sum((f_obs - mean) ** 2 / (s_f**2 + var), -1)
-    return {"chi2_j": chi2_j, "chi2_best": chi2_j.min(1), "chi2_ppc": chi2_ppc, "p_ppc": stats.chi2.sf(chi2_ppc, 5),
-            "p_bayes": stats.chi2.sf(chi2_j, 5).mean(1)}
-
-
-def training_colour_range(posterior, q=(0.1, 99.9)):
-    """0.1 / 99.9 percentiles of the 4 colours (u-g, g-r, r-i, i-z) of the stored training rows (support model)."""
-    s = posterior.support
-    feats = s.ref * s.std + s.mean  # de-standardise: r, 4 colours, log10 sigma x5, z
-    return np.percentile(feats[:, 1:5], q, axis=0)
-
-
-def classify_fallback(x, flags, chi2_best, colour_lo, colour_hi, noise, *, chi2_cut):
-    """Rows that would need the (NUTS) fallback and why.
-
-    A row needs the fallback if it is valid but flagged outside the training support (flag 16), or if its
-    best-fit chi-square over the posterior draws exceeds ``chi2_cut``, or if its redshift is outside the trained
-    range (flag 8: no samples are drawn). Reasons (SEDflow paper 4.2): ``noise`` = sigma_m > median + 3 scatter of
-    the shipped SDSS noise model at the observed magnitude in >= 1 band; ``colour`` = a colour outside the training
-    set's 0.1-99.9 percentile range; ``neither``.
-    """
-    from sedflow_jax.anpe.fallback import trigger_strings
-    from sedflow_jax.io.catalog import ROW_FLAGS
-
-    mag, sig = x[:, :5].astype(np.float64), x[:, 5:10].astype(np.float64)
-    mu = np.asarray(noise.median_sigma_mag(mag))
-    sc = np.asarray(noise.scatter_sigma_mag(mag))
-    noise_out = np.any(sig > mu + 3 * sc, 1)
-    col = mag[:, :4] - mag[:, 1:]
-    blue = np.any(col < colour_lo, 1)
-    red = np.any(col > colour_hi, 1)
-    colour_out = blue | red
-    zbad = (flags & ROW_FLAGS["redshift_outside_range"]) != 0
-    support = (flags & ROW_FLAGS["outside_support"]) != 0
-    chi2_fail = np.isfinite(chi2_best) & (chi2_best > chi2_cut)
-    need = zbad | support | chi2_fail
-    trig = trigger_strings({"redshift": zbad, "support": support, "chi2": chi2_fail}).astype(str)
-    why = np.where(noise_out & colour_out, "noise+colour", np.where(noise_out, "noise", np.where(colour_out, "colour", "neither")))
-    return {"need": need, "trigger": trig, "why": np.where(need, why, ""), "noise_out": noise_out,
-            "colour_blue": blue, "colour_red": red, "zbad": zbad, "support": support, "chi2_fail": chi2_fail}
-
-
-def run_fallback(rows: np.ndarray, x: np.ndarray, method: str, work: Path, *, limit=None, ids=None,
+def run_fallback(rows: np.ndarray, photometry, method: str, work: Path, *, limit=None, ids=None,
                  n_samples: int = 1000, seed: int = 0, tag: str = "", zbad: np.ndarray | None = None) -> dict | None:
     """The off-support path. ``method='none'`` only lists the rows (``fallback_rows.csv``).
 
     ``method='nuts'`` refits the first ``limit`` of ``rows`` (all when ``None``) with NUTS through the package's
-    fallback (:func:`sedflow_jax.anpe.fallback.refit_rows`: fluxes and errors from the magnitudes of ``x``, collapsed
+    fallback (:func:`sedflow_jax.pipeline.refit_rows`: the catalogue's fluxes and ivar, ``photometry``, collapsed
     sampler, bounded work per galaxy), as ``sedflow-jax infer --fallback nuts`` does. Every finished row is
     checkpointed at once (``fallback_nuts{tag}/row_R.npz``: status, diagnostics, draws if converged; written
     atomically), so an interrupted run resumes where it stopped. ``fallback_nuts{tag}.csv`` is rebuilt from the
@@ -352,8 +267,8 @@ def run_fallback(rows: np.ndarray, x: np.ndarray, method: str, work: Path, *, li
     """
     if method != "nuts":
         return None
-    from sedflow_jax.anpe.fallback import FallbackConfig, refit_rows
-    from sedflow_jax.io.atomic import atomic_path
+    from sedflow_jax import pipeline
+    from sedflow_jax.io import atomic_path
 
     todo = np.asarray(rows)[: limit if limit is not None else None]
     ckpt = work / f"fallback_nuts{tag}"
@@ -362,7 +277,7 @@ def run_fallback(rows: np.ndarray, x: np.ndarray, method: str, work: Path, *, li
     left = np.array([r for r in todo if not path(r).exists()], dtype=np.int64)
     print(f"NUTS fallback: {todo.size - left.size} of {todo.size} rows already done, {left.size} to run", flush=True)
     t0 = time.perf_counter()
-    for r, smp, status, d in refit_rows(left, x, n_samples, FallbackConfig(seed=seed), ids=ids):
+    for r, smp, status, d in pipeline.refit_rows(left, photometry, n_samples, pipeline.FallbackConfig(seed=seed), ids=ids):
         with atomic_path(path(r)) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, samples=np.zeros((0, 12), np.float32) if smp is None else smp, status=status,
                      converged=smp is not None, wall_s=d["wall_s"], max_rhat=d["max_rhat"], min_ess_bulk=d["min_ess_bulk"],
@@ -374,7 +289,7 @@ def run_fallback(rows: np.ndarray, x: np.ndarray, method: str, work: Path, *, li
             continue
         with np.load(path(r)) as c:
             q = np.percentile(c["samples"][:, 0], [16, 50, 84]) if bool(c["converged"]) else [np.nan] * 3
-            out.append([int(r), "" if ids is None else ids[r], f"{x[r, 10]:.5f}", bool(c["converged"]), str(c["status"]),
+            out.append([int(r), "" if ids is None else ids[r], f"{photometry.redshift[r]:.5f}", bool(c["converged"]), str(c["status"]),
                         f"{float(c['wall_s']):.1f}", f"{float(c['max_rhat']):.4f}", f"{float(c['min_ess_bulk']):.0f}",
                         f"{float(c['divergent_fraction']):.4f}", int(c["n_grad"]), *[f"{v:.4f}" for v in q]])
     with atomic_path(work / f"fallback_nuts{tag}.csv") as tmp, open(tmp, "w", newline="") as fh:
@@ -411,8 +326,9 @@ def _write_summary_csv(path, ids, x, flags, reasons, score, theta_q, derived_q, 
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
+        z, mag = XL.redshift(x), XL.mag(x)
         for i in range(x.shape[0]):
-            row = [i, ids[i], x[i, 10], *x[i, :5], int(flags[i]), reasons[i], score[i]]
+            row = [i, ids[i], z[i], *mag[i], int(flags[i]), reasons[i], score[i]]
             row += [theta_q[s][i, j] for j in ti for s in range(3)]
             row += [derived_q[s][i, j] for j in range(5) for s in range(3)]
             row += [extra[c][i] for c in extra]
@@ -441,7 +357,8 @@ def stage_analyse(args, work: Path) -> dict:
     from scipy import stats
 
     from sedflow_jax.anpe import Posterior
-    from sedflow_jax.io.catalog import ROW_FLAGS
+    from sedflow_jax.io.catalog import ROW_FLAGS, CatalogColumns, read_catalogue
+    from sedflow_jax.pipeline import classify_fallback, posterior_predictive_check, training_colour_range
     from sedflow_jax.simulate.noise import load_noise_model
 
     info = json.loads((work / "infer.json").read_text())
@@ -457,11 +374,15 @@ def stage_analyse(args, work: Path) -> dict:
         timing = json.loads(fh.attrs["timing"])
     n = x.shape[0]
     k = phot.shape[1]
+    # the catalogue's photometry as read (float64 fluxes and ivar from its magnitudes): the flux-space checks use it
+    photometry = read_catalogue(work / "sdss_mgs.csv", CatalogColumns(id="id")).photometry
+    obs = photometry.rows(valid)
 
     # --- posterior-predictive check (valid rows) ---
     chi2_cut = float(stats.chi2.isf(PPC_P_REJECT, 5))
     full = lambda: np.full(n, np.nan)  # noqa: E731
-    res, res_floor = ppc(x[valid, :5], x[valid, 5:10], phot), ppc(x[valid, :5], x[valid, 5:10], phot, floor_mag=ERROR_FLOOR_MAG)
+    res = posterior_predictive_check(obs.flux_nmgy, obs.ivar, phot)
+    res_floor = posterior_predictive_check(obs.flux_nmgy, obs.ivar, phot, floor_mag=ERROR_FLOOR_MAG)
     cols = {}
     for name, r in (("", res), ("_floor", res_floor)):
         for key in ("chi2_best", "chi2_ppc", "p_ppc", "p_bayes"):
@@ -476,7 +397,7 @@ def stage_analyse(args, work: Path) -> dict:
     fb = classify_fallback(x, flags, cols["chi2_best"], lo, hi, noise, chi2_cut=chi2_cut)
     # the same check with NSA's error floor: the paper's NSA photometry had that floor built in (method 4.3)
     fb_floor = classify_fallback(x, flags, cols["chi2_best_floor"], lo, hi, noise, chi2_cut=chi2_cut)
-    from sedflow_jax.io.atomic import atomic_path
+    from sedflow_jax.io import atomic_path
 
     # the fallback rows of the chosen error definition: rows in the trained redshift range first, then the z > 0.2 rows
     floor = args.fallback_errors == "floor"
@@ -488,12 +409,11 @@ def stage_analyse(args, work: Path) -> dict:
         w = csv.writer(fh)
         w.writerow(["row", "id", "z", "trigger", "why", "support_score", "chi2_best", "errors"])
         for i in rows:
-            w.writerow([i, ids[i], f"{x[i, 10]:.5f}", fb_sel["trigger"][i], fb_sel["why"][i], f"{score[i]:.3f}",
+            w.writerow([i, ids[i], f"{photometry.redshift[i]:.5f}", fb_sel["trigger"][i], fb_sel["why"][i], f"{score[i]:.3f}",
                         f"{chi2_sel[i]:.4g}", args.fallback_errors])
-    x_fit = x.copy()
-    if floor:  # fit with the errors the rows were selected with (NSA's floor in quadrature)
-        x_fit[:, 5:10] = np.hypot(x[:, 5:10], ERROR_FLOOR_MAG)
-    fb_run = run_fallback(rows, x_fit, args.fallback, work, limit=args.fallback_limit, ids=ids, seed=args.seed,
+    # fit with the errors the rows were selected with (NSA's floor in quadrature, or the quoted ones)
+    phot_fit = photometry.with_error_floor(ERROR_FLOOR_MAG) if floor else photometry
+    fb_run = run_fallback(rows, phot_fit, args.fallback, work, limit=args.fallback_limit, ids=ids, seed=args.seed,
                           tag="_floor" if floor else "", zbad=fb_sel["zbad"])
     if fb_run:
         print(f"NUTS fallback ({args.fallback_errors} errors): {fb_run['n_refit']} of {fb_run['n_rows']} rows refit, "
@@ -517,7 +437,7 @@ def stage_analyse(args, work: Path) -> dict:
     _write_summary_csv(work / "summary.csv", ids, x, flags, reasons, score, (p16, med, p84), (dq[0], dq[1], dq[2]), extra)
 
     # --- headline numbers ---
-    resid = x[valid, :5] - (22.5 - 2.5 * np.log10(np.median(phot, 1)))
+    resid = XL.mag(x[valid]) - flux_to_mag(np.median(phot, 1))
     clean = valid[(flags[valid] & ROW_FLAGS["outside_support"]) == 0]
     vmask = np.zeros(n, bool)
     vmask[valid] = True
@@ -565,6 +485,7 @@ def stage_analyse(args, work: Path) -> dict:
                       "median_t_mw_gyr": float(np.median(dq[1][m, 4])),
                       "median_log_zmw_over_0.019": float(np.median(zmw[m]))}
     summary = {
+        "machine": machine_info(),
         "catalogue": "SDSS MGS (MLZ SDSS_MGS.train + .test, 10,000 galaxies), read with sedflow_jax.io.catalog.read_sdss_mgs",
         "model": "shipped default ANPE (sedflow_jax/data/default_flow), BC03/Kroupa SSP table",
         "command": info["command"].replace(str(work), "$WORK"),
@@ -621,7 +542,7 @@ def stage_analyse(args, work: Path) -> dict:
             "per_band_median_residual_mag": dict(zip(BANDS, [round(float(v), 4) for v in np.median(resid, 0)])),
             "per_band_residual_nmad_mag": dict(zip(BANDS, [round(float(v), 4) for v in 1.4826 * np.median(
                 np.abs(resid - np.median(resid, 0)), 0)])),
-            "per_band_median_sigma_obs_mag": dict(zip(BANDS, [round(float(v), 4) for v in np.median(x[valid, 5:10], 0)])),
+            "per_band_median_sigma_obs_mag": dict(zip(BANDS, [round(float(v), 4) for v in np.median(XL.sigma_mag(x[valid]), 0)])),
         },
         "control_simulated_twins": control,
         "physical": {"age_universe_z0.1_gyr_planck13": t01, "sfms": comparisons, "mzr": mzr, "colour_mass": bins_cm,
@@ -738,7 +659,7 @@ def make_figures(figdir, cols, valid, clean, x, dq, ur0, mr0, red, t01, chi2_cut
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    p.add_argument("--shared", default=str(SHARED))
     p.add_argument("--work", default="/tmp/real_sdss")
     p.add_argument("--model", default=None, help="ANPE model directory (default: shipped)")
     p.add_argument("--n-samples", type=int, default=1000)

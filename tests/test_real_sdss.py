@@ -1,4 +1,5 @@
-"""Real SDSS MGS run (benchmarks/real_sdss.py): the MGS reader, the PPC and fallback helpers, reference curves.
+"""Real SDSS MGS run (benchmarks/real_sdss.py): the MGS reader, the fallback checkpoints, reference curves
+(the PPC and the fallback classification are tests/pipeline/test_checks.py).
 
 Fast (no flow sampling, no model evaluations). The full run is ``benchmarks/real_sdss.py`` (docs/real_sdss.md).
 """
@@ -6,12 +7,15 @@ Fast (no flow sampling, no model evaluations). The full run is ``benchmarks/real
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sedflow_jax.io.catalog import ROW_FLAGS, CatalogColumns, prepare_x, read_sdss_mgs
+from sedflow_jax.errors import InputError
+from sedflow_jax.io.catalog import ROW_FLAGS, CatalogColumns, catalogue_from_table, read_sdss_mgs
+from sedflow_jax.photometry import Photometry
 from tests._shared import shared_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,9 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def rs():
-    spec = importlib.util.spec_from_file_location("real_sdss", ROOT / "benchmarks" / "real_sdss.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    bench = str(ROOT / "benchmarks")
+    sys.path.insert(0, bench)  # as `python benchmarks/real_sdss.py` does: it imports benchmarks/_common.py
+    try:
+        spec = importlib.util.spec_from_file_location("real_sdss", ROOT / "benchmarks" / "real_sdss.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(bench)
     return mod
 
 
@@ -42,16 +51,18 @@ def test_read_sdss_mgs_synthetic(tmp_path):
     np.testing.assert_allclose(t["mag_u"], [19.0, 20.0])
     np.testing.assert_allclose(t["mag_err_u"], [0.05, 0.09])  # eu is column 10, not eg
     np.testing.assert_allclose(t["mag_err_z"], [0.02, 0.03])
-    x, flags = prepare_x(t, CatalogColumns(id="id"), redshift_range=(0.0, 0.2))
+    cat = catalogue_from_table(t, CatalogColumns(id="id"), redshift_range=(0.0, 0.2))
+    x, flags = cat.x, cat.flags
+    assert cat.ids.tolist() == ["mini.train:0", "mini.train:1"]
     assert x.shape == (2, 11) and flags.tolist() == [0, ROW_FLAGS["redshift_outside_range"]]
 
 
 def test_read_sdss_mgs_rejects_other_layouts(tmp_path):
     p = tmp_path / "bad.txt"
     p.write_text("0.1 19 18 17 16 15\n")
-    with pytest.raises(ValueError, match="19"):
+    with pytest.raises(InputError, match="19"):
         read_sdss_mgs(p)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputError, match="not found"):
         read_sdss_mgs(tmp_path / "missing.train")
 
 
@@ -65,50 +76,14 @@ def test_read_sdss_mgs_real_files():
         mag, sig, z = read_mag_catalogue(d / f"SDSS_MGS.{part}", z_col=0)  # the noise-model fit's reader
         np.testing.assert_array_equal(np.stack([t[f"mag_{b}"] for b in "ugriz"], 1), mag)
         np.testing.assert_array_equal(np.stack([t[f"mag_err_{b}"] for b in "ugriz"], 1), sig)
-        x, flags = prepare_x(t, CatalogColumns(id="id"))
+        cat = catalogue_from_table(t, CatalogColumns(id="id"))
+        x, flags = cat.x, cat.flags
         assert x.shape == (5000, 11)
         assert np.all((flags & ~np.uint8(ROW_FLAGS["redshift_outside_range"])) == 0)  # only z flags
         assert np.array_equal(flags != 0, t["z"] > 0.2)
         n_total += x.shape[0]
         n_zbad += int(np.sum(flags != 0))
     assert n_total == 10000 and 0 < n_zbad < 500
-
-
-def test_ppc_extremes(rs):
-    rng = np.random.default_rng(0)
-    mag = np.full((3, 5), 17.0)
-    sig = np.full((3, 5), 0.01)
-    f = 10 ** ((22.5 - mag) / 2.5)
-    s_f = f * sig / rs.PSTON
-    phot = np.repeat(f[:, None, :], 50, 1).copy()
-    phot[1] += s_f[1] * rng.standard_normal((50, 5))  # draws scattered by the errors: consistent
-    phot[2] += 10 * s_f[2]  # 10 sigma off in every band: rejected
-    r = rs.ppc(mag, sig, phot)
-    assert r["chi2_best"][0] == pytest.approx(0.0, abs=1e-6) and r["p_bayes"][0] == pytest.approx(1.0)
-    assert r["p_bayes"][1] > 0.05
-    assert r["chi2_best"][2] == pytest.approx(500.0, rel=1e-3) and r["p_bayes"][2] < rs.PPC_P_REJECT
-    # an error floor in quadrature lowers chi-square
-    assert rs.ppc(mag, sig, phot, floor_mag=np.full(5, 0.05))["chi2_best"][2] < 25
-
-
-def test_classify_fallback(rs):
-    from sedflow_jax.simulate.noise import load_noise_model
-
-    noise = load_noise_model()
-    mag = np.array([[18.5, 17.0, 16.5, 16.2, 16.0]] * 4)
-    mag[2, 0] = 15.0  # u-g = -2: bluer than any training galaxy
-    sig = np.asarray(noise.median_sigma_mag(mag), np.float64).copy()  # typical errors at each magnitude
-    sig[1, 0] *= 50  # noise outlier in u
-    z = np.array([0.1, 0.1, 0.1, 0.25])
-    x = np.concatenate([mag, sig, z[:, None]], 1)
-    flags = np.array([0, ROW_FLAGS["outside_support"], 0, ROW_FLAGS["redshift_outside_range"]], np.uint8)
-    chi2_best = np.array([1.0, 1.0, 100.0, np.nan])
-    lo, hi = np.array([0.5, 0.2, 0.0, -0.2]), np.array([3.0, 1.5, 0.8, 0.6])
-    fb = rs.classify_fallback(x, flags, chi2_best, lo, hi, noise, chi2_cut=20.5)
-    assert fb["need"].tolist() == [False, True, True, True]
-    assert fb["trigger"].tolist() == ["", "support", "chi2", "redshift"]
-    assert fb["why"][:3].tolist() == ["", "noise", "colour"]
-    assert fb["colour_blue"][2] and not fb["colour_red"][2]
 
 
 def test_reference_relations(rs):
@@ -124,11 +99,11 @@ def test_reference_relations(rs):
 
 def test_run_fallback_checkpoints_and_resumes(rs, tmp_path, monkeypatch):
     """An interrupted NUTS fallback keeps its finished rows and runs only the others on restart."""
-    import sedflow_jax.anpe.fallback as fb_mod
+    import sedflow_jax.pipeline as fb_mod
 
     asked = []
 
-    def fake_refit(rows, x, n_samples, cfg, *, ids=None, stop_after=None):
+    def fake_refit(rows, photometry, n_samples, cfg, *, ids=None, stop_after=None):
         asked.append(np.asarray(rows).tolist())
         for k, r in enumerate(rows):
             if stop_after is not None and k == stop_after:
@@ -139,15 +114,15 @@ def test_run_fallback_checkpoints_and_resumes(rs, tmp_path, monkeypatch):
             smp = np.full((n_samples, 12), 10.0 + r, np.float32) if ok else None
             yield int(r), smp, "nuts converged" if ok else "nuts not converged: R-hat", d
 
-    x = np.zeros((10, 11))
-    x[:, 10] = np.linspace(0.05, 0.25, 10)
+    z = np.linspace(0.05, 0.25, 10)
+    phot = Photometry(np.ones((10, 5)), np.ones((10, 5)), z)
     rows = np.array([3, 4, 7])
     monkeypatch.setattr(fb_mod, "refit_rows", lambda *a, **k: fake_refit(*a, **k, stop_after=2))
     with pytest.raises(KeyboardInterrupt):
-        rs.run_fallback(rows, x, "nuts", tmp_path, n_samples=20, tag="_t")
+        rs.run_fallback(rows, phot, "nuts", tmp_path, n_samples=20, tag="_t")
     assert sorted(p.name for p in (tmp_path / "fallback_nuts_t").iterdir()) == ["row_3.npz", "row_4.npz"]
     monkeypatch.setattr(fb_mod, "refit_rows", fake_refit)
-    out = rs.run_fallback(rows, x, "nuts", tmp_path, n_samples=20, tag="_t", zbad=x[:, 10] > 0.2)
+    out = rs.run_fallback(rows, phot, "nuts", tmp_path, n_samples=20, tag="_t", zbad=z > 0.2)
     assert asked == [[3, 4, 7], [7]]
     assert out["n_redshift_outside_range"] == 1  # row 7 (z = 0.206) of the three
     assert out["n_rows"] == 3 and out["n_refit"] == 3 and out["n_converged"] == 2

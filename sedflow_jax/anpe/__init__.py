@@ -5,17 +5,17 @@
 * :mod:`.infer`: :class:`Posterior` (load/save, shipped models by name, chunked sharded sampling, log_prob,
   support score);
 * :mod:`.support`: kNN training-support score; :mod:`.build`: :func:`train_posterior` (all artefacts);
-* :mod:`.catalog_infer`: :func:`infer_catalog` (catalogue -> HDF5 posteriors with flags);
-* :mod:`.importance`: ANPE-IS (the flow's draws reweighted by the exact posterior; adaptive latent proposal);
-* :mod:`.calibration`: small SBC / coverage helpers used for docs (the validation package supersedes them).
+* :mod:`.importance`: ANPE-IS (the flow's draws reweighted by the exact posterior; adaptive latent proposal).
+
+Catalogue inference (flags -> flow -> ANPE-IS -> NUTS fallback -> posterior file) is :mod:`sedflow_jax.pipeline`,
+which builds on this package (never the reverse).
 """
 
 from .build import train_posterior
-from .catalog_infer import infer_catalog
 from .flow import ConditionalFlow, FlowConfig
 from .infer import SHIPPED_MODELS, Posterior, default_model_dir, resolve_model_dir
 from .support import SupportModel, fit_support
 from .train import TrainConfig, train
 
 __all__ = ["ConditionalFlow", "FlowConfig", "Posterior", "SHIPPED_MODELS", "SupportModel", "TrainConfig",
-           "default_model_dir", "fit_support", "infer_catalog", "resolve_model_dir", "train", "train_posterior"]
+           "default_model_dir", "fit_support", "resolve_model_dir", "train", "train_posterior"]

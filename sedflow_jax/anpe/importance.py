@@ -29,10 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 import paramax
 
-from ..mcmc.model import log_likelihood
+from ..photometry import SDSS_LAYOUT, Photometry, XLayout, gaussian_log_likelihood
 from ..priors.sedflow import flow_to_physical
-from .fallback import fluxes_from_x
-from .infer import Posterior, _check_key
+from .infer import Posterior
 
 __all__ = ["ISResult", "importance_sample", "reweight_rows", "adapted_latent", "PARETO_K_MAX"]
 
@@ -99,8 +98,8 @@ def _box_and_weights(flow, model, x, flux_nmgy, ivar, y, log_q):
     log_prior = jnp.sum(jax.nn.log_sigmoid(y) + jax.nn.log_sigmoid(-y), axis=-1)
     u = flow.low + (flow.high - flow.low) * jax.nn.sigmoid(y)
     theta = flow_to_physical(u)
-    f_model = jax.vmap(model, in_axes=(0, None))(theta, x[10])
-    log_l = log_likelihood(f_model, flux_nmgy, ivar)
+    f_model = jax.vmap(model, in_axes=(0, None))(theta, XLayout.of(x).redshift(x))
+    log_l = gaussian_log_likelihood(f_model, flux_nmgy, ivar)
     return u, log_l + log_prior - log_q
 
 
@@ -124,16 +123,25 @@ def adapted_latent(eps: np.ndarray, log_w: np.ndarray, inflation: float, prior_n
     return tuple(jnp.asarray(v, jnp.float32) for v in (a * m_w, chol, np.sum(np.log(np.diag(chol)))))
 
 
-def importance_sample(key, posterior: Posterior, model, x, *, n_proposal: int = 65536, n_samples: int = 1000,
-                      ess_min: float = 400.0, chunk: int = CHUNK, n_pilot: int = 0, adapt_rounds: int = 2,
-                      inflation: float = ADAPT_INFLATION) -> ISResult:
+def _check_key(key) -> None:
+    """A typed PRNG key (``jax.random.key``), not a raw uint32 one."""
+    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
+        raise TypeError("key must be a typed PRNG key from jax.random.key(seed)")
+
+
+def importance_sample(key, posterior: Posterior, model, x, *, flux_nmgy=None, ivar=None, n_proposal: int = 65536,
+                      n_samples: int = 1000, ess_min: float = 400.0, chunk: int = CHUNK, n_pilot: int = 0,
+                      adapt_rounds: int = 2, inflation: float = ADAPT_INFLATION) -> ISResult:
     """Reweight ``n_proposal`` flow draws for one galaxy by its exact posterior.
 
     Args:
         key: typed JAX PRNG key.
         posterior: the amortised posterior (proposal).
         model: the :class:`~sedflow_jax.model.ProvabgsModel` the flow was trained on.
-        x: ``(11,)`` row (ugriz mags, sigma_m, z); the likelihood uses the fluxes and errors it implies.
+        x: ``(11,)`` row (ugriz mags, sigma_m, z): the flow's condition (and the redshift of the likelihood).
+        flux_nmgy, ivar: ``(5,)`` observed fluxes and inverse variances of the likelihood (a catalogue's as read,
+            :class:`~sedflow_jax.photometry.Photometry`); when omitted, those that x implies
+            (:meth:`XLayout.to_flux`, in float64: for simulated x).
         n_proposal: proposal draws (rounded up to whole chunks when larger than one chunk).
         n_samples: draws returned in ``samples`` (multinomial resampling of the weights).
         ess_min: smallest ESS for ``reliable``.
@@ -147,15 +155,20 @@ def importance_sample(key, posterior: Posterior, model, x, *, n_proposal: int = 
     """
     _check_key(key)
     x = np.asarray(x, np.float32)
-    if x.shape != (11,) or not np.all(np.isfinite(x)):
-        raise ValueError(f"x must be a finite (11,) row (mags, sigma_m, z); got shape {x.shape}")
+    if x.shape != (SDSS_LAYOUT.dim,) or not np.all(np.isfinite(x)):
+        raise ValueError(f"x must be a finite ({SDSS_LAYOUT.dim},) row (mags, sigma_m, z); got shape {x.shape}")
+    if (flux_nmgy is None) != (ivar is None):
+        raise ValueError("give both flux_nmgy and ivar, or neither (then x's magnitudes and errors are used)")
     if int(n_proposal) < 2:
         raise ValueError(f"n_proposal must be >= 2, got {n_proposal}")
     if int(n_pilot) < 0 or (int(n_pilot) and (int(adapt_rounds) < 1 or not inflation > 0)):
         raise ValueError(f"n_pilot must be >= 0, adapt_rounds >= 1 and inflation > 0; got {n_pilot}, "
                          f"{adapt_rounds}, {inflation}")
-    flux, ivar = fluxes_from_x(x[None])
-    flux_j, ivar_j, x_j = (jnp.asarray(a, model.dtype) for a in (flux[0], ivar[0], x))
+    if flux_nmgy is None:
+        flux_nmgy, ivar = SDSS_LAYOUT.to_flux(x.astype(np.float64))
+    flux_j, ivar_j, x_j = (jnp.asarray(a, model.dtype) for a in (flux_nmgy, ivar, x))
+    if flux_j.shape != (SDSS_LAYOUT.n_band,) or ivar_j.shape != flux_j.shape:
+        raise ValueError(f"flux_nmgy and ivar must be ({SDSS_LAYOUT.n_band},); got {flux_j.shape}, {ivar_j.shape}")
     k_draw, k_pick = jax.random.split(key)
     if int(n_pilot):
         latent = (jnp.zeros(11, jnp.float32), jnp.eye(11, dtype=jnp.float32), jnp.zeros((), jnp.float32))
@@ -217,13 +230,16 @@ def _psis(log_w: np.ndarray) -> tuple[np.ndarray, float]:
     return out, float(k_hat)
 
 
-def reweight_rows(posterior: Posterior, model, x: np.ndarray, rows: np.ndarray, *, n_proposal: int, n_samples: int,
-                  seed: int = 0, progress: bool = True, chunk: int = CHUNK, n_pilot: int = 0):
-    """ANPE-IS for catalogue rows ``rows`` of ``x``; yields ``(row, ISResult)`` (row ``r`` uses ``fold_in(key(seed), r)``;
+def reweight_rows(posterior: Posterior, model, x: np.ndarray, photometry: Photometry, rows: np.ndarray, *,
+                  n_proposal: int, n_samples: int, seed: int = 0, progress: bool = True, chunk: int = CHUNK,
+                  n_pilot: int = 0):
+    """ANPE-IS for catalogue rows ``rows`` of ``x`` (the flow's input) with the likelihood of the catalogue's
+    ``photometry`` (fluxes and ivar as read); yields ``(row, ISResult)`` (row ``r`` uses ``fold_in(key(seed), r)``;
     ``n_pilot`` > 0: the adaptive proposal of :func:`importance_sample`)."""
     from tqdm.auto import tqdm
 
     key = jax.random.key(seed)
     for r in tqdm(np.asarray(rows).tolist(), unit="gal", desc="importance sampling", disable=not progress):
-        yield int(r), importance_sample(jax.random.fold_in(key, r), posterior, model, x[r], n_proposal=n_proposal,
-                                        n_samples=n_samples, chunk=chunk, n_pilot=n_pilot)
+        yield int(r), importance_sample(jax.random.fold_in(key, r), posterior, model, x[r],
+                                        flux_nmgy=photometry.flux_nmgy[r], ivar=photometry.ivar[r],
+                                        n_proposal=n_proposal, n_samples=n_samples, chunk=chunk, n_pilot=n_pilot)

@@ -77,8 +77,9 @@ def _infer(args: argparse.Namespace) -> int:
         expose_cpu_cores(min_devices=4)  # a device per NUTS chain (4 chains), before JAX starts
     import numpy as np
 
-    from ..anpe import Posterior, infer_catalog
-    from ..io.catalog import ROW_FLAGS, CatalogColumns, prepare_x, read_table
+    from ..anpe import Posterior
+    from ..io.catalog import ROW_FLAGS, CatalogColumns, catalogue_from_table, read_table
+    from ..pipeline import InferConfig, infer_catalog
 
     post = Posterior.load(args.model)
     if args.kind == "nsa":
@@ -92,20 +93,19 @@ def _infer(args: argparse.Namespace) -> int:
         args.catalog = str(Path(__file__).resolve().parent.parent / "data" / "example_catalog.csv")
         cols = CatalogColumns(id="id")
     table = read_table(args.catalog)
-    x, flags = prepare_x(table, cols, redshift_range=post.redshift_range)
+    cat = catalogue_from_table(table, cols, redshift_range=post.redshift_range)
     extra = {k: v for k, v in table.items() if k.startswith("true_") and np.asarray(v).ndim == 1}
     fallback = None
     if args.fallback == "nuts":
-        from ..anpe.fallback import FallbackConfig, fallback_nuts_config
+        from ..pipeline import FallbackConfig, fallback_nuts_config
 
         fallback = FallbackConfig(chi2_p=args.fallback_chi2_p or None, limit=args.fallback_limit, seed=args.seed,
                                   nuts=fallback_nuts_config(num_warmup=args.nuts_warmup, num_samples=args.nuts_samples),
                                   error_floor_mag=_floor(args.fallback_error_floor))
-    res = infer_catalog(post, x, flags, args.out, seed=args.seed, n_samples=args.n_samples,
-                        write_samples=not args.no_samples, properties=args.properties,
-                        ids=table.get(cols.id) if cols.id else None, extra=extra, progress=not args.no_progress,
-                        fallback=fallback, importance=args.importance or None,
-                        importance_pilot=args.importance_pilot)
+    config = InferConfig(n_samples=args.n_samples, seed=args.seed, write_samples=not args.no_samples,
+                         properties=args.properties, importance=args.importance or None,
+                         importance_pilot=args.importance_pilot, fallback=fallback, progress=not args.no_progress)
+    res = infer_catalog(post, cat, args.out, config, extra=extra)
     print(f"wrote {args.out}: {res['n_rows']} rows, {res['n_inferred']} inferred, {res['n_invalid']} flagged invalid, "
           f"{res['n_outside_support']} outside the training support; {res['seconds']:.2f} s "
           f"({res['seconds'] / max(1, res['n_inferred']):.4f} s/galaxy at {args.n_samples} samples)")

@@ -1,16 +1,18 @@
-"""Galaxy catalogue readers (CSV, FITS, HDF5) -> the ANPE's x = (ugriz mags, sigma_m, z), with row flags.
+"""Galaxy catalogue readers (CSV, FITS, HDF5) -> photometry as read, the flow's x and row flags (:class:`Catalogue`).
 
 Two input conventions (column names configurable through :class:`CatalogColumns`):
 
 * ``kind="flux"``: fluxes and inverse variances in nanomaggies, as NSA stores them. Either one column
   per band (``flux="flux_{band}"``, ``ivar="ivar_{band}"``) or one 2-D column (``flux="NMGY"``,
   ``ivar="NMGY_IVAR"``) whose band columns are picked by ``band_index`` (NSA: FUV, NUV, u, g, r, i, z,
-  so the default for a 7-column array is (2, 3, 4, 5, 6)). m = 22.5 - 2.5 log10 f,
-  sigma_m = 2.5 / ln 10 * ivar^-1/2 / f.
-* ``kind="mag"``: AB magnitudes and their errors (``mag="mag_{band}"``, ``mag_err="mag_err_{band}"``).
+  so the default for a 7-column array is (2, 3, 4, 5, 6)). The fluxes and ivar are kept as read
+  (:class:`~sedflow_jax.photometry.Photometry`); x is derived from them (:meth:`Photometry.x`).
+* ``kind="mag"``: AB magnitudes and their errors (``mag="mag_{band}"``, ``mag_err="mag_err_{band}"``), converted
+  once to fluxes and ivar in float64 (:meth:`Photometry.from_mags`); x holds the magnitudes as read.
 
 Bad rows are **flagged, never dropped or raised on**: the output has one row per input row, in input
-order, with a bit mask (:data:`ROW_FLAGS`) and a comma-separated reason. No JAX in this module.
+order, with a bit mask (:data:`ROW_FLAGS`) and a comma-separated reason. No JAX arrays in this module; a bad
+file or a missing column raises :class:`~sedflow_jax.errors.InputError`.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from ..flags import FLAGS, INVALID_MASK, flag_reasons
+from ..photometry import Photometry, XLayout
 
-__all__ = ["CatalogColumns", "ROW_FLAGS", "read_table", "read_catalog", "prepare_x", "flag_reasons", "read_sdss_mgs",
-           "SDSS_MGS_LAYOUT"]
+__all__ = ["CatalogColumns", "Catalogue", "ROW_FLAGS", "INVALID_MASK", "read_table", "catalogue_photometry",
+           "catalogue_from_table", "read_catalogue", "flag_reasons", "read_sdss_mgs", "SDSS_MGS_LAYOUT"]
 
 BANDS = ("u", "g", "r", "i", "z")
-MAG_ZP = 22.5  # nanomaggie zero point
-_PSTON = 2.5 / np.log(10.0)
 
 #: Per-row flags (bit values, :mod:`sedflow_jax.flags`); ``flags == 0`` rows are inferred normally.
 ROW_FLAGS = FLAGS
@@ -58,7 +60,7 @@ def read_table(path: str | os.PathLike, *, hdf5_group: str = "/") -> dict[str, n
     """Read every column of a CSV, FITS (first table HDU) or HDF5 file (datasets in ``hdf5_group``)."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"catalogue {path} not found")
+        raise InputError(f"catalogue {path} not found")
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
     if suffix in (".csv", ".txt"):
         return _read_csv(path)
@@ -78,14 +80,14 @@ def read_table(path: str | os.PathLike, *, hdf5_group: str = "/") -> dict[str, n
         with h5py.File(path, "r") as fh:
             g = fh[hdf5_group]
             return {k: g[k][()] for k in g.keys() if hasattr(g[k], "shape")}
-    raise ValueError(f"unknown catalogue format {path.suffix!r} (use .csv, .fits or .h5/.hdf5)")
+    raise InputError(f"unknown catalogue format {path.suffix!r} (use .csv, .fits or .h5/.hdf5)")
 
 
 def _read_csv(path: Path) -> dict[str, np.ndarray]:
     with open(path, newline="") as fh:
         rows = [r for r in csv.reader(fh) if r and not r[0].startswith("#")]
     if not rows:
-        raise ValueError(f"{path}: empty CSV")
+        raise InputError(f"{path}: empty CSV")
     header, body = [h.strip() for h in rows[0]], rows[1:]
     out = {}
     for j, name in enumerate(header):
@@ -101,58 +103,98 @@ def _band_columns(table: dict, pattern: str, band_index) -> np.ndarray:
     if "{band}" in pattern:
         missing = [pattern.format(band=b) for b in BANDS if pattern.format(band=b) not in table]
         if missing:
-            raise ValueError(f"catalogue lacks column(s) {missing}; available: {sorted(table)}")
+            raise InputError(f"catalogue lacks column(s) {missing}; available: {sorted(table)}")
         return np.stack([np.asarray(table[pattern.format(band=b)], np.float64) for b in BANDS], 1)
     if pattern not in table:
-        raise ValueError(f"catalogue lacks column {pattern!r}; available: {sorted(table)}")
+        raise InputError(f"catalogue lacks column {pattern!r}; available: {sorted(table)}")
     arr = np.asarray(table[pattern], np.float64)
     if arr.ndim != 2:
-        raise ValueError(f"column {pattern!r} must be 2-D (n, n_band) when it has no '{{band}}' placeholder")
+        raise InputError(f"column {pattern!r} must be 2-D (n, n_band) when it has no '{{band}}' placeholder")
     idx = band_index if band_index is not None else ((2, 3, 4, 5, 6) if arr.shape[1] == 7 else tuple(range(5)))
     if len(idx) != 5 or max(idx) >= arr.shape[1]:
-        raise ValueError(f"band_index {idx} does not pick 5 bands from {pattern!r} with {arr.shape[1]} columns")
+        raise InputError(f"band_index {idx} does not pick 5 bands from {pattern!r} with {arr.shape[1]} columns")
     return arr[:, list(idx)]
 
 
-def prepare_x(table: dict, columns: CatalogColumns = CatalogColumns(), *, redshift_range=(0.0, 0.2)
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Build x (n, 11) = (mags, sigma_m, z) and per-row flags (:data:`ROW_FLAGS`) from a column table.
+@dataclass(frozen=True)
+class Catalogue:
+    """A catalogue as read: its column table, photometry, the flow's x, per-row flags and ids.
 
-    Invalid rows keep their position; their x entries may be NaN and their flags say why.
+    Attributes:
+        table: every column of the file (:func:`read_table`), e.g. ``true_*`` columns to copy.
+        photometry: fluxes and inverse variances as read (flux catalogues) or converted once, in float64,
+            from magnitudes and errors (mag catalogues); what every flux-space method (ANPE-IS, the
+            chi-square check, NUTS) uses.
+        x: ``(n, 11)`` float32 flow input derived once: :meth:`Photometry.x` for flux catalogues, the
+            magnitudes and errors as read for mag catalogues (no round trip; on valid rows
+            ``photometry.x()`` gives the same bits).
+        flags: ``(n,)`` uint8 (:data:`ROW_FLAGS`); rows with a bit of :data:`INVALID_MASK` get no samples.
+        ids: the id column, or ``None``.
     """
-    z = np.asarray(table[columns.redshift], np.float64) if columns.redshift in table else None
-    if z is None:
-        raise ValueError(f"catalogue lacks redshift column {columns.redshift!r}; available: {sorted(table)}")
+
+    table: dict
+    photometry: Photometry
+    x: np.ndarray
+    flags: np.ndarray
+    ids: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.flags.shape[0])
+
+
+def _flag(mask_rows: np.ndarray, name: str) -> np.ndarray:
+    return np.where(mask_rows, ROW_FLAGS[name], 0).astype(np.uint8)
+
+
+def catalogue_photometry(table: dict, columns: CatalogColumns = CatalogColumns(), *, redshift_range=(0.0, 0.2)
+                         ) -> tuple[Photometry, np.ndarray, np.ndarray]:
+    """``(photometry, x (n, 11) float32, flags (n,) uint8)`` from a column table (see :class:`Catalogue`).
+
+    Invalid rows keep their position; their entries may be NaN and their flags say why. Raises
+    :class:`~sedflow_jax.errors.InputError` for a missing column or an unknown ``columns.kind``.
+    """
+    if columns.redshift not in table:
+        raise InputError(f"catalogue lacks redshift column {columns.redshift!r}; available: {sorted(table)}")
+    z = np.asarray(table[columns.redshift], np.float64)
     flags = np.zeros(z.shape[0], np.uint8)
     with np.errstate(all="ignore"):
         if columns.kind == "flux":
             f = _band_columns(table, columns.flux, columns.band_index)
             ivar = _band_columns(table, columns.ivar, columns.band_index)
-            missing = ~np.isfinite(f) | ~np.isfinite(ivar)
-            flags |= np.where(np.any(missing, 1), ROW_FLAGS["missing_value"], 0).astype(np.uint8)
-            flags |= np.where(np.any(np.isfinite(f) & (f <= 0), 1), ROW_FLAGS["flux_nonpositive"], 0).astype(np.uint8)
-            flags |= np.where(np.any(np.isfinite(ivar) & (ivar <= 0), 1), ROW_FLAGS["error_nonpositive"], 0).astype(np.uint8)
-            mag = MAG_ZP - 2.5 * np.log10(f)
-            sig = _PSTON / np.sqrt(ivar) / f
+            flags |= _flag(np.any(~np.isfinite(f) | ~np.isfinite(ivar), 1), "missing_value")
+            flags |= _flag(np.any(np.isfinite(f) & (f <= 0), 1), "flux_nonpositive")
+            flags |= _flag(np.any(np.isfinite(ivar) & (ivar <= 0), 1), "error_nonpositive")
+            phot = Photometry(f, ivar, z)
+            x = phot.x()
         elif columns.kind == "mag":
             mag = _band_columns(table, columns.mag, columns.band_index)
             sig = _band_columns(table, columns.mag_err, columns.band_index)
-            flags |= np.where(np.any(~np.isfinite(mag) | ~np.isfinite(sig), 1), ROW_FLAGS["missing_value"], 0).astype(np.uint8)
-            flags |= np.where(np.any(np.isfinite(sig) & (sig <= 0), 1), ROW_FLAGS["error_nonpositive"], 0).astype(np.uint8)
+            flags |= _flag(np.any(~np.isfinite(mag) | ~np.isfinite(sig), 1), "missing_value")
+            flags |= _flag(np.any(np.isfinite(sig) & (sig <= 0), 1), "error_nonpositive")
+            phot = Photometry.from_mags(mag, sig, z)
+            x = XLayout(mag.shape[1]).assemble(mag, sig, z).astype(np.float32)
         else:
-            raise ValueError(f"columns.kind must be 'flux' or 'mag', got {columns.kind!r}")
-        flags |= np.where(~np.isfinite(z), ROW_FLAGS["missing_value"], 0).astype(np.uint8)
+            raise InputError(f"columns.kind must be 'flux' or 'mag', got {columns.kind!r}")
+        flags |= _flag(~np.isfinite(z), "missing_value")
         lo, hi = redshift_range
-        flags |= np.where(np.isfinite(z) & ((z < lo) | (z > hi)), ROW_FLAGS["redshift_outside_range"], 0).astype(np.uint8)
-    x = np.concatenate([mag, sig, z[:, None]], 1).astype(np.float32)
-    return x, flags
+        flags |= _flag(np.isfinite(z) & ((z < lo) | (z > hi)), "redshift_outside_range")
+    return phot, x, flags
 
 
-def read_catalog(path, columns: CatalogColumns = CatalogColumns(), *, redshift_range=(0.0, 0.2), hdf5_group="/"):
-    """Read a catalogue file; returns ``(table, x (n, 11), flags (n,))``."""
-    table = read_table(path, hdf5_group=hdf5_group)
-    x, flags = prepare_x(table, columns, redshift_range=redshift_range)
-    return table, x, flags
+def catalogue_from_table(table: dict, columns: CatalogColumns = CatalogColumns(), *,
+                         redshift_range=(0.0, 0.2)) -> Catalogue:
+    """A :class:`Catalogue` from a column table (:func:`catalogue_photometry` plus the id column)."""
+    phot, x, flags = catalogue_photometry(table, columns, redshift_range=redshift_range)
+    if columns.id is not None and columns.id not in table:
+        raise InputError(f"catalogue lacks id column {columns.id!r}; available: {sorted(table)}")
+    ids = np.asarray(table[columns.id]) if columns.id is not None else None
+    return Catalogue(table, phot, x, flags, ids)
+
+
+def read_catalogue(path, columns: CatalogColumns = CatalogColumns(), *, redshift_range=(0.0, 0.2),
+                   hdf5_group="/") -> Catalogue:
+    """Read a catalogue file (CSV, FITS, HDF5) into a :class:`Catalogue`."""
+    return catalogue_from_table(read_table(path, hdf5_group=hdf5_group), columns, redshift_range=redshift_range)
 
 
 #: MLZ ``SDSS_MGS.train/.test`` layout (0-based columns). The files' header line omits ``eu``, so the
@@ -161,7 +203,7 @@ SDSS_MGS_LAYOUT = {"z": 0, "mag": (1, 2, 3, 4, 5), "mag_err": (10, 11, 12, 13, 1
 
 
 def read_sdss_mgs(path: str | os.PathLike, *, id_prefix: str | None = None) -> dict[str, np.ndarray]:
-    """Read an MLZ SDSS Main Galaxy Sample text file into the column table :func:`prepare_x` expects.
+    """Read an MLZ SDSS Main Galaxy Sample text file into the column table :func:`catalogue_from_table` expects.
 
     The file is whitespace separated with '#' comment lines; its header omits the ``eu`` column, so
     columns are taken by position (:data:`SDSS_MGS_LAYOUT`), never by the header's names.
@@ -172,13 +214,13 @@ def read_sdss_mgs(path: str | os.PathLike, *, id_prefix: str | None = None) -> d
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"catalogue {path} not found")
+        raise InputError(f"catalogue {path} not found")
     try:
         data = np.loadtxt(path, comments="#", ndmin=2)
     except ValueError as err:
-        raise ValueError(f"cannot parse {path} as an SDSS MGS text table: {err}") from None
+        raise InputError(f"cannot parse {path} as an SDSS MGS text table: {err}") from None
     if data.shape[1] != SDSS_MGS_LAYOUT["n_columns"]:
-        raise ValueError(f"{path} has {data.shape[1]} columns; the MLZ SDSS MGS layout has "
+        raise InputError(f"{path} has {data.shape[1]} columns; the MLZ SDSS MGS layout has "
                          f"{SDSS_MGS_LAYOUT['n_columns']} (zs, ugriz, 4 colours, 5 errors, 4 colour errors)")
     prefix = path.name if id_prefix is None else id_prefix
     out: dict[str, np.ndarray] = {"id": np.array([f"{prefix}:{i}" for i in range(data.shape[0])]),

@@ -6,16 +6,9 @@ import h5py
 import numpy as np
 import pytest
 
-from sedflow_jax.anpe.fallback import FallbackConfig, best_chi2, fallback_nuts_config, fluxes_from_x, select_rows
-
-
-def test_fluxes_from_x_inverts_magnitudes():
-    x = np.zeros((1, 11))
-    x[0, :5] = [18.0, 17.0, 16.5, 16.2, 16.0]
-    x[0, 5:10] = 0.01
-    f, ivar = fluxes_from_x(x)
-    np.testing.assert_allclose(22.5 - 2.5 * np.log10(f[0]), x[0, :5], atol=1e-12)
-    np.testing.assert_allclose(1 / np.sqrt(ivar[0]), f[0] * np.log(10) / 2.5 * 0.01, rtol=1e-12)
+from sedflow_jax.photometry import SDSS_LAYOUT, Photometry
+from sedflow_jax.pipeline import (FallbackConfig, InferConfig, best_chi2, catalogue_from_x, fallback_nuts_config,
+                                  infer_catalog, select_rows)
 
 
 def test_best_chi2_zero_for_the_true_parameters():
@@ -27,6 +20,7 @@ def test_best_chi2_zero_for_the_true_parameters():
     theta = np.array([10.8, 0.30, 0.35, 0.20, 0.15, 0.05, 1.5, 6e-3, 4e-3, 0.5, 0.4, -0.3])
     flux = np.asarray(m(jnp.asarray(theta, m.dtype), jnp.asarray(0.08, m.dtype)), np.float64)
     x = np.r_[22.5 - 2.5 * np.log10(flux), np.full(5, 0.02), 0.08][None]
+    x = Photometry.from_mags(SDSS_LAYOUT.mag(x), SDSS_LAYOUT.sigma_mag(x), SDSS_LAYOUT.redshift(x))
     other = theta.copy()
     other[0] += 0.1  # every flux x 10^0.1: chi2 = 5 ((10^0.1 - 1) / (ln10 / 2.5 x 0.02))^2 in flux space
     chi2 = best_chi2(m, np.stack([theta, other])[None], x)
@@ -38,13 +32,8 @@ def test_best_chi2_zero_for_the_true_parameters():
     assert chi2_floor[0] == pytest.approx(chi2_other[0] / 4, rel=1e-6)
 
 
-def test_error_floor_is_added_in_quadrature_and_checked():
-    x = np.r_[np.full(5, 18.0), [0.01, 0.02, 0.03, 0.04, 0.0], 0.1][None]
+def test_error_floor_config_is_checked():
     floor = (0.05, 0.02, 0.02, 0.02, 0.03)
-    flux, ivar = fluxes_from_x(x, floor)
-    sig_m = np.hypot([0.01, 0.02, 0.03, 0.04, 0.0], floor)
-    np.testing.assert_allclose(flux, 10 ** ((22.5 - 18.0) / 2.5))
-    np.testing.assert_allclose(1 / np.sqrt(ivar[0]), flux[0] * np.log(10) / 2.5 * sig_m, rtol=1e-12)
     assert FallbackConfig(error_floor_mag=np.array(floor)).error_floor_mag == floor
     for bad in ((0.05,) * 4, (0.05, 0.02, 0.02, 0.02, -0.01), (0.05, np.nan, 0.02, 0.02, 0.03)):
         with pytest.raises(ValueError, match="error_floor_mag"):
@@ -84,7 +73,6 @@ def test_select_rows_triggers():
 
 def test_infer_with_nuts_fallback(tiny_posterior, tmp_path):
     """Every row comes out; refit rows report NUTS's outcome; the rest keep the flow posterior."""
-    from sedflow_jax.anpe import infer_catalog
     from sedflow_jax.mcmc import NUTSConfig
 
     _, post, (u, x) = tiny_posterior
@@ -96,7 +84,7 @@ def test_infer_with_nuts_fallback(tiny_posterior, tmp_path):
                        init_steps=10, max_extensions=0, rhat_max=100.0, ess_min=1.0, max_divergence_fraction=1.0)
     cfg = FallbackConfig(chi2_p=1.0 - 1e-12, limit=2, nuts=loose, n_check=10)
     out = tmp_path / "post.h5"
-    res = infer_catalog(post, xs, flags, out, n_samples=50, fallback=cfg, progress=False)
+    res = infer_catalog(post, catalogue_from_x(xs, flags), out, InferConfig(n_samples=50, fallback=cfg, progress=False))
     assert res["n_fallback_triggered"] == 4 and res["n_refit"] == 2 and res["n_nuts"] == 2
     with h5py.File(out, "r") as fh:
         method = fh["method"].asstr()[:]
@@ -114,6 +102,60 @@ def test_infer_with_nuts_fallback(tiny_posterior, tmp_path):
     strict = FallbackConfig(chi2_p=1.0 - 1e-12, limit=1, nuts=NUTSConfig(
         num_warmup=40, num_samples=30, num_chains=2, max_tree_depth=5, init_draws=8, init_keep=2, init_steps=10,
         max_extensions=0))
-    res2 = infer_catalog(post, xs, flags, tmp_path / "post2.h5", n_samples=50, fallback=strict, progress=False)
+    res2 = infer_catalog(post, catalogue_from_x(xs, flags), tmp_path / "post2.h5",
+                         InferConfig(n_samples=50, fallback=strict, progress=False))
     assert res2["n_refit"] == 1 and res2["n_nuts"] == 0
     assert res2["method"][0] == "anpe" and res2["fallback_status"][0].startswith("nuts not converged")
+
+
+def test_catalogue_ivar_reaches_every_likelihood_unchanged(tiny_posterior, tmp_path, monkeypatch):
+    """A flux catalogue's own fluxes and ivar (not ones rebuilt from x) go to ANPE-IS, the chi-square check
+    and NUTS, bit for bit."""
+    from types import SimpleNamespace
+
+    import sedflow_jax.anpe.importance as imp
+    import sedflow_jax.mcmc as mcmc
+    from sedflow_jax.anpe import Posterior
+    from sedflow_jax.io.catalog import CatalogColumns, catalogue_from_table
+
+    _, tiny, (_, x) = tiny_posterior
+    post = Posterior(tiny.flow, None, tiny.meta)  # no support model: every valid row gets ANPE-IS
+    flux, ivar = SDSS_LAYOUT.to_flux(np.asarray(x[:3], np.float64))
+    ivar = ivar * np.array([1.37, 0.81, 1.0, 2.2, 0.5])  # not what float32 x would give back
+    table = {"z": SDSS_LAYOUT.redshift(x[:3]).astype(np.float64), **{f"flux_{b}": flux[:, j] for j, b in enumerate("ugriz")},
+             **{f"ivar_{b}": ivar[:, j] for j, b in enumerate("ugriz")}}
+    cat = catalogue_from_table(table, CatalogColumns(kind="flux"))
+    seen = {"is": [], "nuts": None}
+
+    def fake_is(key, posterior, model, xr, *, flux_nmgy, ivar, n_samples, **kw):
+        seen["is"].append((np.array(flux_nmgy), np.array(ivar)))
+        return imp.ISResult(np.zeros((n_samples, 12), np.float32), np.zeros((4, 11)), np.zeros(4), 1.0, 2.0, False,
+                            ("fake",))
+
+    def fake_nuts(key, f, w, z, **kw):
+        seen["nuts"] = (np.array(f), np.array(w))
+        for j in range(len(z)):
+            yield j, SimpleNamespace(converged=False, diagnostics={"reasons": ["fake"]})
+
+    monkeypatch.setattr(imp, "importance_sample", fake_is)
+    monkeypatch.setattr(mcmc, "run_nuts_batch", fake_nuts)
+    cfg = InferConfig(n_samples=20, importance=64, progress=False,
+                      fallback=FallbackConfig(chi2_p=1.0 - 1e-12, n_check=5))
+    res = infer_catalog(post, cat, tmp_path / "p.h5", cfg)
+    assert len(seen["is"]) == 3 and res["n_refit"] == 3
+    for r, (f_is, w_is) in enumerate(seen["is"]):
+        np.testing.assert_array_equal(f_is, flux[r])
+        np.testing.assert_array_equal(w_is, ivar[r])
+    np.testing.assert_array_equal(seen["nuts"][0], flux)
+    np.testing.assert_array_equal(seen["nuts"][1], ivar)
+    # the chi-square check: an independent float64 computation with the catalogue's ivar
+    import h5py
+
+    from sedflow_jax.model import ProvabgsModel, photometry_batch
+
+    with h5py.File(tmp_path / "p.h5") as fh:
+        s = fh["samples"][:, :5]
+    m = ProvabgsModel.build(z_max=0.2)
+    f_model = photometry_batch(m, s.reshape(-1, 12), np.repeat(table["z"], 5)).reshape(3, 5, 5)
+    ref = np.min(np.sum(ivar[:, None] * (f_model - flux[:, None]) ** 2, -1), 1)
+    np.testing.assert_allclose(res["chi2_best"], ref, rtol=1e-5)

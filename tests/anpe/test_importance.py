@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sedflow_jax.anpe.importance import _chunk, _chunk_latent, adapted_latent, importance_sample
+from sedflow_jax.photometry import SDSS_LAYOUT
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +31,12 @@ def test_weights_match_box_coordinate_density(tiny_posterior, model):
     draws, with the logit Jacobian), the uniform box prior and a float64 NumPy Gaussian likelihood of
     ``photometry_batch`` fluxes: no code shared with the y-space weights but the flow itself.
     """
-    from sedflow_jax.anpe.fallback import fluxes_from_x
     from sedflow_jax.model import photometry_batch
     from sedflow_jax.priors.sedflow import flow_to_physical
 
     _, post, _ = tiny_posterior
     x = _galaxy(model)
-    flux, ivar = fluxes_from_x(x[None].astype(np.float64))
+    flux, ivar = SDSS_LAYOUT.to_flux(x[None].astype(np.float64))
     u, lw = _chunk(post.flow, model, jax.random.key(3), jnp.asarray(x), jnp.asarray(flux[0], jnp.float32),
                    jnp.asarray(ivar[0], jnp.float32), 512)
     u, lw = np.asarray(u), np.asarray(lw, np.float64)
@@ -58,13 +58,12 @@ def test_adapted_latent_weights_match_box_coordinate_density(tiny_posterior, mod
     density from ``log_prob``, the other direction of the flow, and SciPy's normal densities)."""
     from scipy.stats import multivariate_normal
 
-    from sedflow_jax.anpe.fallback import fluxes_from_x
     from sedflow_jax.model import photometry_batch
     from sedflow_jax.priors.sedflow import flow_to_physical
 
     _, post, _ = tiny_posterior
     x = _galaxy(model)
-    flux, ivar = fluxes_from_x(x[None].astype(np.float64))
+    flux, ivar = SDSS_LAYOUT.to_flux(x[None].astype(np.float64))
     rng = np.random.default_rng(0)
     mean = rng.normal(0, 0.3, 11).astype(np.float32)
     chol = np.tril(rng.normal(0, 0.05, (11, 11)), -1) + np.diag(rng.uniform(0.4, 0.9, 11))
@@ -159,7 +158,7 @@ def test_catalogue_rows_use_reliable_reweighting_only(tiny_posterior, model, tmp
 
     from sedflow_jax.anpe import Posterior
     from sedflow_jax.anpe import importance as imp
-    from sedflow_jax.anpe.catalog_infer import infer_catalog
+    from sedflow_jax.pipeline import InferConfig, catalogue_from_x, infer_catalog
 
     post = Posterior(tiny_posterior[1].flow, None, tiny_posterior[1].meta)  # no support model: nothing flagged outside
     x = np.stack([_galaxy(model), _galaxy(model, 0.03), _galaxy(model, 0.04)])
@@ -178,7 +177,8 @@ def test_catalogue_rows_use_reliable_reweighting_only(tiny_posterior, model, tmp
 
     fake.calls = 0
     monkeypatch.setattr(imp, "importance_sample", fake)
-    out = infer_catalog(post, x, flags, tmp_path / "p.h5", n_samples=50, importance=2048, progress=False)
+    out = infer_catalog(post, catalogue_from_x(x, flags), tmp_path / "p.h5",
+                        InferConfig(n_samples=50, importance=2048, progress=False))
     assert out["method"].tolist() == ["anpe", "", "anpe_is"], (out["is_status"], out["flags"])
     assert out["n_importance_reliable"] == 1
     with h5py.File(tmp_path / "p.h5") as fh:

@@ -1,24 +1,23 @@
 """The off-support path of catalogue inference: NUTS for rows the amortised posterior cannot serve.
 
 SEDflow refit its 588 off-support NSA galaxies (1.7%) with MCMC by hand. Here
-:func:`~sedflow_jax.anpe.catalog_infer.infer_catalog` does it automatically when given a
-:class:`FallbackConfig`:
+:func:`~sedflow_jax.pipeline.infer_catalog` does it automatically when its
+:class:`~sedflow_jax.pipeline.InferConfig` holds a :class:`FallbackConfig`:
 
 * **trigger**: a valid row (redshift inside the trained range) is refit when it is flagged outside
   the training support (kNN score, ``outside_support``) or when its flow posterior fails the cheap
-  check the paper suggests: the best chi-square of its observed ugriz fluxes against the model
-  photometry of ``n_check`` posterior draws exceeds the ``1 - chi2_p`` quantile of a chi-square
-  with 5 degrees of freedom;
-* **refit**: :func:`~sedflow_jax.mcmc.run_nuts_batch` (collapsed sampler; fluxes
-  f = 10^((22.5 - m) / 2.5) nmgy and sigma_f = f ln10 / 2.5 sigma_m from the row's magnitudes).
-  Every block of draws has bounded work (draws x 2^max_tree_depth leapfrog steps) and the
+  check the paper suggests: the best chi-square (:func:`~sedflow_jax.photometry.chi_square`) of its
+  observed ugriz fluxes against the model photometry of ``n_check`` posterior draws exceeds the
+  ``1 - chi2_p`` quantile of a chi-square with 5 degrees of freedom;
+* **refit**: :func:`~sedflow_jax.mcmc.run_nuts_batch` (collapsed sampler) on the row's fluxes and
+  inverse variances as the catalogue gave them (:class:`~sedflow_jax.photometry.Photometry`). Every block of draws has bounded work (draws x 2^max_tree_depth leapfrog steps) and the
   number of extensions is capped, so no row stalls;
 * **result**: a converged NUTS posterior replaces the row's samples and summaries (``method =
   'nuts'``); otherwise the flow posterior stays and ``fallback_status`` says why NUTS failed.
   ``limit`` caps how many rows are refit (the rest are marked ``'not refit: limit'``).
 
 ``error_floor_mag``: magnitude errors added in quadrature to the quoted ones for the check and the
-NUTS fits (not for the flow, which was trained on the quoted errors' noise model). Survey
+NUTS fits (:meth:`Photometry.with_error_floor`) (not for the flow, which was trained on the quoted errors' noise model). Survey
 photometry often quotes errors below its calibration systematics; NSA, which SEDflow used, had a
 floor built in (``docs/real_sdss.md``).
 """
@@ -29,9 +28,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FallbackConfig", "best_chi2", "fallback_nuts_config", "fluxes_from_x", "select_rows", "trigger_strings", "refit_rows"]
+from ..errors import InputError
+from ..photometry import Photometry, chi_square
 
-LN10_OVER_2P5 = np.log(10.0) / 2.5
+__all__ = ["FallbackConfig", "best_chi2", "fallback_nuts_config", "select_rows", "trigger_strings", "refit_rows"]
 
 
 def fallback_nuts_config(**overrides):
@@ -72,7 +72,7 @@ class FallbackConfig:
         if self.error_floor_mag is not None:
             fl = np.asarray(self.error_floor_mag, np.float64)
             if fl.shape != (5,) or not np.all(np.isfinite(fl) & (fl >= 0)):
-                raise ValueError(f"error_floor_mag must be 5 finite values >= 0 (ugriz), got {self.error_floor_mag}")
+                raise InputError(f"error_floor_mag must be 5 finite values >= 0 (ugriz), got {self.error_floor_mag}")
             object.__setattr__(self, "error_floor_mag", tuple(float(v) for v in fl))
 
     @property
@@ -82,27 +82,16 @@ class FallbackConfig:
         return float("inf") if self.chi2_p is None else float(stats.chi2.isf(self.chi2_p, 5))
 
 
-def fluxes_from_x(x: np.ndarray, error_floor_mag=None) -> tuple[np.ndarray, np.ndarray]:
-    """``(flux_nmgy, ivar)`` (n, 5) from x = (ugriz mags, sigma_m, z) rows (nanomaggies, AB); the optional
-    (5,) ``error_floor_mag`` is added to sigma_m in quadrature."""
-    mag, sig = np.asarray(x[:, :5], np.float64), np.asarray(x[:, 5:10], np.float64)
-    if error_floor_mag is not None:
-        sig = np.hypot(sig, np.asarray(error_floor_mag, np.float64))
-    flux = 10.0 ** ((22.5 - mag) / 2.5)
-    sigma = flux * LN10_OVER_2P5 * sig
-    return flux, 1.0 / sigma**2
-
-
-def best_chi2(model, samples: np.ndarray, x: np.ndarray, error_floor_mag=None) -> np.ndarray:
-    """Smallest chi-square (n,) of the observed fluxes over each row's posterior draws (n, k, 12)
-    (errors with ``error_floor_mag`` in quadrature, :func:`fluxes_from_x`)."""
+def best_chi2(model, samples: np.ndarray, photometry: Photometry, error_floor_mag=None) -> np.ndarray:
+    """Smallest chi-square (n,) of the observed fluxes of ``photometry`` (n rows) over each row's posterior
+    draws ``samples`` (n, k, 12), with ``error_floor_mag`` in quadrature (:meth:`Photometry.with_error_floor`)."""
     from ..model import photometry_batch
 
     n, k = samples.shape[:2]
-    z = np.repeat(np.asarray(x[:, 10], np.float64), k)
+    phot = photometry.with_error_floor(error_floor_mag)
+    z = np.repeat(np.asarray(phot.redshift, np.float64), k)
     f_model = photometry_batch(model, samples.reshape(n * k, -1), z).reshape(n, k, -1)
-    flux, ivar = fluxes_from_x(x, error_floor_mag)
-    chi2 = np.sum(ivar[:, None] * (f_model - flux[:, None]) ** 2, axis=-1)
+    chi2 = chi_square(f_model, phot.flux_nmgy[:, None], phot.ivar[:, None])
     return np.min(chi2, axis=1)
 
 
@@ -121,8 +110,10 @@ def select_rows(valid: np.ndarray, outside_support: np.ndarray, chi2: np.ndarray
     return np.flatnonzero(need), trig
 
 
-def refit_rows(rows: np.ndarray, x: np.ndarray, n_samples: int, cfg: FallbackConfig, *, ids=None, progress=True):
-    """Run NUTS on ``rows``; yields ``(row, samples (n_samples, 12) or None, status, diagnostics)``.
+def refit_rows(rows: np.ndarray, photometry: Photometry, n_samples: int, cfg: FallbackConfig, *, ids=None,
+               progress=True):
+    """Run NUTS on ``rows`` of ``photometry`` (the catalogue's fluxes and ivar, ``cfg.error_floor_mag`` in
+    quadrature); yields ``(row, samples (n_samples, 12) or None, status, diagnostics)``.
 
     ``samples`` is a random subset of the NUTS draws (with replacement only if there are fewer
     draws than ``n_samples``) when the run converged, else ``None`` and ``status`` gives the reasons;
@@ -138,8 +129,8 @@ def refit_rows(rows: np.ndarray, x: np.ndarray, n_samples: int, cfg: FallbackCon
     rows = np.asarray(rows)
     if rows.size == 0:
         return
-    flux, ivar = fluxes_from_x(x[rows], cfg.error_floor_mag)
-    z = np.asarray(x[rows, 10], np.float64)
+    phot = photometry.rows(rows).with_error_floor(cfg.error_floor_mag)
+    flux, ivar, z = (np.asarray(a, np.float64) for a in (phot.flux_nmgy, phot.ivar, phot.redshift))
     model = ProvabgsModel.build(z_max=max(0.2, float(np.max(z))))
     gid = [str(r) if ids is None else str(ids[r]) for r in rows]
     rng = np.random.default_rng(cfg.seed)
