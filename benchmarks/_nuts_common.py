@@ -109,9 +109,11 @@ def cached_nuts(cache_dir, name: str, signature: str, run):
     return draws, diag, bool(res.converged)
 
 
-def is_record(key, posterior, model, x, nuts_draws, *, n_proposal: int, n_samples: int, n_pilot: int = 0) -> dict:
+def is_record(key, posterior, model, x, nuts_draws, *, n_proposal: int, n_samples: int, n_pilot: int = 0,
+              flux_nmgy=None, ivar=None) -> dict:
     """ANPE-IS for one galaxy, compared with its NUTS draws: wall time, ESS, k-hat, verdict, W1/sigma_NUTS.
 
+    ``flux_nmgy``, ``ivar``: the galaxy's photometry as read (default: implied by ``x``, for simulations).
     ``samples`` (the reweighted draws) is returned too, for callers that need more than the record.
     """
     from sedflow_jax.anpe.importance import importance_sample
@@ -119,7 +121,8 @@ def is_record(key, posterior, model, x, nuts_draws, *, n_proposal: int, n_sample
     from sedflow_jax.validation import wasserstein_over_sigma
 
     t = time.perf_counter()
-    r = importance_sample(key, posterior, model, x, n_proposal=n_proposal, n_samples=n_samples, n_pilot=n_pilot)
+    r = importance_sample(key, posterior, model, x, n_proposal=n_proposal, n_samples=n_samples, n_pilot=n_pilot,
+                          flux_nmgy=flux_nmgy, ivar=ivar)
     w1 = wasserstein_over_sigma(r.samples, nuts_draws)
     return {"is_wall_s": time.perf_counter() - t, "is_ess": r.ess, "is_pareto_k": r.pareto_k,
             "is_reliable": r.reliable, "is_reasons": list(r.reasons),

@@ -65,21 +65,24 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from sedflow_jax.anpe import Posterior
-    from sedflow_jax.anpe.fallback import fallback_nuts_config, fluxes_from_x
-    from sedflow_jax.io.catalog import CatalogColumns, prepare_x
+    from sedflow_jax.io.catalog import CatalogColumns, catalogue_from_table
     from sedflow_jax.mcmc import CompiledRuns, NotConvergedWarning, NUTSConfig, run_nuts
     from sedflow_jax.model import ProvabgsModel
     from sedflow_jax.params import THETA_NAMES
+    from sedflow_jax.pipeline import fallback_nuts_config
     from sedflow_jax.validation import c2st, wasserstein_over_sigma
 
     table = read_sdss_mgs_both(Path(args.shared))  # both MGS files, as the catalogue run reads them
     post = Posterior.load(args.model)
-    x, flags = prepare_x(table, CatalogColumns(id="id"), redshift_range=post.redshift_range)
+    cat = catalogue_from_table(table, CatalogColumns(id="id"), redshift_range=post.redshift_range)
+    x, flags = cat.x, cat.flags
     sel = select(x, flags, args.n_gal, args.seed)
     model = ProvabgsModel.build(z_max=0.2)
     cfg = fallback_nuts_config() if args.robust else NUTSConfig()
     cfg_sig = nuts_signature(args.seed, args.n_gal, cfg)
-    flux, ivar = fluxes_from_x(x)
+    # the photometry as read (float64 from the catalogue's magnitudes), as `infer` gives NUTS and ANPE-IS;
+    # NUTS draws cached before 2026-12-04 were fitted to fluxes rebuilt from float32 x (<= 1e-6 relative apart)
+    flux, ivar = cat.photometry.flux_nmgy, cat.photometry.ivar
     z_obs, mag = SDSS_LAYOUT.redshift(x), SDSS_LAYOUT.mag(x)
     runs = CompiledRuns()  # one compile for all galaxies
     recs = []
@@ -98,7 +101,8 @@ def main(argv=None) -> int:
         is_rec = {}
         if args.is_proposal:
             is_rec = is_record(jax.random.fold_in(jax.random.key(args.seed + 2), k), post, model, x[i], nuts,
-                               n_proposal=args.is_proposal, n_samples=args.n_compare, n_pilot=args.is_pilot)
+                               n_proposal=args.is_proposal, n_samples=args.n_compare, n_pilot=args.is_pilot,
+                               flux_nmgy=flux[i], ivar=ivar[i])
             is_rec.pop("samples")
         recs.append({"row": int(i), "id": str(table["id"][i]), "z": float(z_obs[i]), "mag_r": float(mag[i, 2]),
                      "g_minus_r": float(mag[i, 1] - mag[i, 2]), "nuts_converged": converged,
