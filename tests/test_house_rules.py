@@ -69,7 +69,8 @@ def _is_private(name: str) -> bool:
 
 
 def _private_imports(path: Path) -> list[str]:
-    """Private names or private modules imported from another package (``_common`` is the benchmarks' own)."""
+    """Private names or private modules imported from another package (the benchmarks' own shared modules,
+    ``benchmarks/_common.py`` and the like, are theirs to import)."""
     own = _package_of(path)
     out = []
     for node in ast.walk(_tree(path)):
@@ -82,7 +83,8 @@ def _private_imports(path: Path) -> list[str]:
             continue
         for full in names:
             parts = full.split(".")
-            if parts[0] == "_common" or not any(_is_private(q) for q in parts):
+            local = own == "benchmarks" and (BENCHMARKS / f"{parts[0]}.py").exists()
+            if local or not any(_is_private(q) for q in parts):
                 continue
             target = ".".join(parts[:2]) if parts[0] == "sedflow_jax" else parts[0]
             if target != own:
