@@ -34,6 +34,7 @@ import h5py
 import jax.random as jr
 import numpy as np
 
+from ..errors import InputError
 from ..io import partial_path
 from ..io.hdf5 import open_hdf5
 from .core import FLAG_BITS, SimulationConfig, Simulator, describe_flags, iter_chunks
@@ -55,8 +56,9 @@ H5_CHUNK_ROWS = 4096  # HDF5 storage chunk (rows); fixed so the layout does not 
 _COMPRESSION = {"compression": "lzf", "shuffle": True, "fletcher32": True}
 
 
-class TrainingSetError(ValueError):
-    """A training-set file is missing, partial, corrupt or not a training set."""
+class TrainingSetError(InputError):
+    """A training-set file is missing, partial, corrupt or not a training set (a user error: the CLI
+    prints it as one line)."""
 
 
 class TrainingSetExistsError(TrainingSetError, FileExistsError):
@@ -132,8 +134,6 @@ def simulate_to_hdf5(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
-    _abort_after_chunks: int | None = None,
-    _abort_before_commit: bool = False,
 ) -> dict:
     """Simulate ``meta['config']['n']`` rows into ``out`` (HDF5), chunk by chunk.
 
@@ -176,18 +176,11 @@ def simulate_to_hdf5(
     try:
         bar = tqdm(total=n, initial=start, unit="rows", unit_scale=True, disable=not progress,
                    desc=out.name, smoothing=0.1, mininterval=0.5)
-        for j, (r0, rows) in enumerate(iter_chunks(sim, key, start, n, chunk)):
+        for r0, rows in iter_chunks(sim, key, start, n, chunk):
+            write_chunk(fh, r0, rows)
             m = rows["flags"].shape[0]
-            for name, arr in rows.items():
-                fh[name][r0 : r0 + m] = arr
-            fh.flush()
-            if _abort_before_commit and _abort_after_chunks is not None and j + 1 >= _abort_after_chunks:
-                os._exit(75)  # test hook: die like a kill -9 between data write and commit
-            fh.attrs["n_committed"] = r0 + m
-            fh.flush()
+            commit_rows(fh, r0 + m)
             bar.update(m)
-            if _abort_after_chunks is not None and j + 1 >= _abort_after_chunks:
-                os._exit(75)  # test hook: die like a kill -9 right after a commit
         bar.close()
         counts = _count_flags(fh["flags"], n)
         for k, v in counts.items():
@@ -199,6 +192,20 @@ def simulate_to_hdf5(
     os.replace(part, out)
     dt = time.perf_counter() - t0
     return {"path": str(out), **counts, "seconds": dt, "rows_per_s": (n - start) / dt if dt > 0 else float("nan")}
+
+
+def write_chunk(fh, r0: int, rows: dict) -> None:
+    """Write one chunk of rows at ``r0`` and flush; rows count only once committed (:func:`commit_rows`)."""
+    m = rows["flags"].shape[0]
+    for name, arr in rows.items():
+        fh[name][r0 : r0 + m] = arr
+    fh.flush()
+
+
+def commit_rows(fh, n_committed: int) -> None:
+    """Mark the first ``n_committed`` rows as written (a resumed run continues from there)."""
+    fh.attrs["n_committed"] = n_committed
+    fh.flush()
 
 
 def _count_flags(ds, n: int, block: int = 1 << 20) -> dict[str, int]:

@@ -20,6 +20,7 @@ import os
 
 import numpy as np
 
+from sedflow_jax.errors import InputError
 from sedflow_jax.sps.resample import log_wave_edges, rebin_flux_conserving
 from sedflow_jax.sps.table import SSPTable
 
@@ -41,7 +42,7 @@ _INSTALL_HELP = (
 def _import_fsps():
     """Import python-fsps, raising RuntimeError with install instructions when unavailable."""
     if not os.environ.get("SPS_HOME"):
-        raise RuntimeError(f"SPS_HOME is not set. {_INSTALL_HELP}")
+        raise InputError(f"the environment variable SPS_HOME is not set. {_INSTALL_HELP}")
     try:
         import fsps  # noqa: PLC0415  (top-level python-fsps, not this module)
     except Exception as err:  # ImportError, or FSPS' own errors about missing data files

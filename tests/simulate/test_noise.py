@@ -91,4 +91,4 @@ def test_noise_cli_fit_and_validate(tmp_path, capsys):
     assert nm.bands == ("sdss2010-g", "sdss2010-r")
     assert main(["noise", "validate", str(cat), "--mag-cols", "0,1", "--err-cols", "2,3", "--model", str(out)]) == 0
     assert "PIT KS" in capsys.readouterr().out
-    assert main(["noise", "fit", str(tmp_path / "nope.txt"), "--out", str(out)]) == 1
+    assert main(["noise", "fit", str(tmp_path / "nope.txt"), "--out", str(out)]) == 2

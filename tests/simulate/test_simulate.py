@@ -174,12 +174,30 @@ def test_existing_output_and_partial_need_flags(sim_meta, tmp_path):
         simulate_to_hdf5(sim, meta, out, chunk=CHUNKS[0], progress=False)
 
 
+# The child dies like a kill -9 (os._exit: no cleanup, no close) after its STOP-th chunk: between the data
+# write and the commit (BEFORE=1) or right after the commit (BEFORE=0), by wrapping the storage steps.
 _CHILD = textwrap.dedent("""
-    import sys
-    from sedflow_jax.simulate import SimulationConfig, build_simulator, simulate_to_hdf5
+    import os, sys
+    from sedflow_jax.simulate import SimulationConfig, build_simulator, simulate_to_hdf5, storage
+    stop, before = int(sys.argv[3]), sys.argv[4] == "1"
+    calls = {{"write": 0, "commit": 0}}
+    write, commit = storage.write_chunk, storage.commit_rows
+
+    def dying_write(fh, r0, rows):
+        write(fh, r0, rows)
+        calls["write"] += 1
+        if before and calls["write"] >= stop:
+            os._exit(75)
+
+    def dying_commit(fh, n):
+        commit(fh, n)
+        calls["commit"] += 1
+        if not before and calls["commit"] >= stop:
+            os._exit(75)
+
+    storage.write_chunk, storage.commit_rows = dying_write, dying_commit
     sim, meta = build_simulator(SimulationConfig(n={n}, seed=3))
-    simulate_to_hdf5(sim, meta, sys.argv[1], chunk=int(sys.argv[2]), progress=False,
-                     _abort_after_chunks=int(sys.argv[3]), _abort_before_commit=sys.argv[4] == "1")
+    simulate_to_hdf5(sim, meta, sys.argv[1], chunk=int(sys.argv[2]), progress=False)
 """)
 
 
@@ -292,4 +310,4 @@ def test_cli_simulate_smoke(tmp_path, bc03_table):
     assert main(["simulate", "--n", "300", "--out", str(out), "--chunk", "128", "--seed", "1", "--no-progress"]) == 0
     attrs = check_training_set(out)
     assert attrs["n_rows"] == 300
-    assert main(["simulate", "--n", "300", "--out", str(out), "--no-progress"]) == 1  # exists: clear error, exit 1
+    assert main(["simulate", "--n", "300", "--out", str(out), "--no-progress"]) == 2  # exists: user error, exit 2
