@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from importlib import resources
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..errors import InputError
+from ..photometry import flux_to_mag, sigma_flux_to_mag, sigma_mag_to_flux
 
 __all__ = [
     "NoiseModel",
@@ -44,31 +44,11 @@ __all__ = [
     "default_noise_model_path",
     "read_mag_catalogue",
     "validate_noise_model",
-    "MAG_ZP_NMGY",
-    "LN10_OVER_2P5",
-    "flux_to_mag",
-    "sigma_flux_to_mag",
 ]
 
-MAG_ZP_NMGY = 22.5  # m = 22.5 - 2.5 log10(f / nmgy)
-LN10_OVER_2P5 = math.log(10.0) / 2.5  # sigma_f = LN10_OVER_2P5 * f * sigma_m
 FAINT_SLOPE_DEX_PER_MAG = 0.4  # sky-limited extrapolation: constant sigma_f => sigma_m ~ 10^(0.4 m)
 NOISE_FORMAT = "sedflow_jax.noise_model.gaussian_mag/1"
 SDSS_MGS_COLUMNS = {"mag": (1, 2, 3, 4, 5), "err": (10, 11, 12, 13, 14), "z": 0}  # MLZ SDSS_MGS layout
-
-
-def flux_to_mag(flux_nmgy):
-    """AB magnitude from flux in nanomaggies (NaN for flux <= 0)."""
-    xp = jnp if isinstance(flux_nmgy, jax.Array) else np
-    f = xp.where(flux_nmgy > 0, flux_nmgy, xp.nan)
-    return MAG_ZP_NMGY - 2.5 * xp.log10(f)
-
-
-def sigma_flux_to_mag(sigma_nmgy, flux_nmgy):
-    """Magnitude uncertainty 2.5/ln10 * sigma_f / f (NaN for flux <= 0)."""
-    xp = jnp if isinstance(flux_nmgy, jax.Array) else np
-    f = xp.where(flux_nmgy > 0, flux_nmgy, xp.nan)
-    return sigma_nmgy / (LN10_OVER_2P5 * f)
 
 
 class NoiseModel(eqx.Module):
@@ -128,7 +108,7 @@ class NoiseModel(eqx.Module):
         """
         k_sig, k_obs = jr.split(key)
         sigma_mag = self.sample_sigma_mag(k_sig, flux_to_mag(flux_nmgy))
-        sigma_flux = LN10_OVER_2P5 * flux_nmgy * sigma_mag
+        sigma_flux = sigma_mag_to_flux(sigma_mag, flux_nmgy)
         noise = jr.normal(k_obs, flux_nmgy.shape, flux_nmgy.dtype) * sigma_flux
         return sigma_flux, flux_nmgy + noise
 

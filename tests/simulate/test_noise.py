@@ -7,8 +7,8 @@ import jax.random as jr
 import numpy as np
 import pytest
 
+from sedflow_jax.photometry import LN10_OVER_2P5
 from sedflow_jax.simulate.noise import (
-    LN10_OVER_2P5,
     fit_noise_model,
     load_noise_model,
     read_mag_catalogue,
