@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..params import N_THETA, THETA_NAMES
+from ..priors.sedflow import BETA_SIMPLEX_ATOL
 from .provabgs import ProvabgsModel
 
 __all__ = ["validate_inputs", "photometry_batch", "properties_batch", "batched"]
@@ -22,7 +23,6 @@ VALID_RANGES = {
     "tau_ism": (0.0, 20.0),
     "dust_index": (-5.0, 5.0),
 }
-BETA_SUM_ATOL = 1e-4  # the simplex constraint, checked in float64 on the host
 
 
 def validate_inputs(theta, redshift, *, z_max: float) -> tuple[np.ndarray, np.ndarray]:
@@ -63,9 +63,9 @@ def validate_inputs(theta, redshift, *, z_max: float) -> tuple[np.ndarray, np.nd
     if (beta < 0).any():
         col = int(np.argmax((beta < 0).any(axis=0)))
         fail(beta[:, col] < 0, f"negative SFH weight '{THETA_NAMES[1 + col]}'")
-    off = np.abs(beta.sum(axis=1) - 1) > BETA_SUM_ATOL
+    off = np.abs(beta.sum(axis=1) - 1) > BETA_SIMPLEX_ATOL
     if off.any():
-        fail(off, f"SFH weights beta1..beta4 not summing to 1 (|sum - 1| > {BETA_SUM_ATOL})")
+        fail(off, f"SFH weights beta1..beta4 not summing to 1 (|sum - 1| > {BETA_SIMPLEX_ATOL})")
     for name, (lo, hi) in VALID_RANGES.items():
         col = THETA_NAMES.index(name)
         out = (theta[:, col] < lo) | (theta[:, col] > hi)
