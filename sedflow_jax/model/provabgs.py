@@ -190,6 +190,14 @@ class ProvabgsModel(eqx.Module):
     def n_band(self) -> int:
         return self.filters.n_band
 
+    def checked_redshift(self, redshift):
+        """``redshift`` in the model dtype; raises (``equinox.error_if``, also inside ``jit``) outside
+        ``[0, z_max]``: band windows, precomputed bins and the cosmology table assume that range (they
+        would clamp silently)."""
+        redshift = jnp.asarray(redshift, self.dtype)
+        return eqx.error_if(redshift, (redshift < 0) | (redshift > self.z_max),
+                            f"redshift outside the model's range [0, z_max = {self.z_max}]")
+
     def _unpack(self, theta):
         theta = jnp.asarray(theta, self.dtype)
         if theta.shape != (N_THETA,):
@@ -272,9 +280,9 @@ class ProvabgsModel(eqx.Module):
         return (1 + redshift) / (d_l * d_l + PC10_MPC**2)
 
     def __call__(self, theta, redshift) -> Float[Array, " n_band"]:
-        """Fluxes of one galaxy in nanomaggies, one per filter."""
+        """Fluxes of one galaxy in nanomaggies, one per filter (raises for z outside [0, z_max])."""
         theta = self._unpack(theta)
-        redshift = jnp.asarray(redshift, self.dtype)
+        redshift = self.checked_redshift(redshift)
         lnu = self.rest_lnu_unit_mass(theta, redshift)
         band = self._band_integrals(lnu * self.trapz_dln_wave, redshift)
         # log-space product of the large and small factors: no float32 overflow or underflow
@@ -290,7 +298,7 @@ class ProvabgsModel(eqx.Module):
         z = 0 and 10 pc (the flux floor of the distance factor): M = 22.5 - 2.5 log10(f_nmgy).
         """
         theta = self._unpack(theta)
-        lnu = self.rest_lnu_unit_mass(theta, jnp.asarray(redshift, self.dtype))
+        lnu = self.rest_lnu_unit_mass(theta, self.checked_redshift(redshift))
         z0 = jnp.zeros((), self.dtype)
         band = self._band_integrals(lnu * self.trapz_dln_wave, z0)
         log_scale = theta[0] * jnp.log(10.0) + jnp.log(self._distance_factor(z0) * flux_constant(self.lsun_erg_per_s))
@@ -315,7 +323,7 @@ class ProvabgsModel(eqx.Module):
     def observed_spectrum(self, theta, redshift) -> tuple[Float[Array, " n_wave"], Float[Array, " n_wave"]]:
         """Observed-frame wavelength (A) and f_lambda in 1e-17 erg/s/cm^2/A (PROVABGS units)."""
         theta = self._unpack(theta)
-        redshift = jnp.asarray(redshift, self.dtype)
+        redshift = self.checked_redshift(redshift)
         lnu = self.rest_lnu_unit_mass(theta, redshift)
         wave_obs = self.wave_aa * (1 + redshift)
         # f_lambda,obs = L_nu c / lambda_rest^2 / (4 pi d_L^2 (1 + z)); fold constants first
@@ -331,7 +339,7 @@ class ProvabgsModel(eqx.Module):
         conventions (burst older than the universe dropped; burst mass takes its bin's Z).
         """
         theta = self._unpack(theta)
-        redshift = jnp.asarray(redshift, self.dtype)
+        redshift = self.checked_redshift(redshift)
         h = self.history(theta, redshift)
         args = (theta[0], h["m"], h["psi_hat"], h["edges"], h["f_burst"], h["t_burst"], h["t_age"])
         sfr_100 = avg_sfr(*args, 0.1)

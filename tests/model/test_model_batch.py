@@ -244,3 +244,20 @@ def test_blocked_chunks_equal_vmap(model_synth_default, draws, vmapped):
     theta, z = draws
     out = batched(_photometry, model_synth_default, theta, z, chunk_size=16, block_rows=4)
     np.testing.assert_allclose(out, vmapped, rtol=VMAP_RTOL)
+
+
+def test_redshift_beyond_z_max_raises_inside_jit_and_vmap(model_synth_default, draws):
+    """The public kernels check 0 <= z <= z_max (band windows, precomputed bins and the cosmology table
+    assume it and would clamp silently), also traced under jit and vmap."""
+    theta, _ = draws
+    m = model_synth_default
+    z_bad = m.z_max * 1.01
+    for fn in (m, m.properties, m.observed_spectrum, m.rest_frame_absmag):
+        with pytest.raises(Exception, match=r"redshift outside the model's range \[0, z_max = 1.0\]"):
+            jax.block_until_ready(eqx.filter_jit(fn)(jnp.asarray(theta[0], jnp.float32), z_bad))
+    zz = jnp.asarray([0.1, z_bad, 0.2], jnp.float32)
+    with pytest.raises(Exception, match="z_max"):
+        jax.block_until_ready(eqx.filter_jit(jax.vmap(m, in_axes=(None, 0)))(jnp.asarray(theta[0], jnp.float32), zz))
+    with pytest.raises(Exception, match="redshift outside"):
+        jax.block_until_ready(m(theta[0], -0.01))
+    assert np.all(np.isfinite(np.asarray(eqx.filter_jit(m)(jnp.asarray(theta[0], jnp.float32), m.z_max))))
