@@ -34,6 +34,7 @@ from ..constants import (
     PROVABGS_ZSUN,
 )
 from ..params import N_THETA
+from ..photometry import flux_to_mag
 from .basis import NMFBasis
 from .cosmology import Cosmology, planck13
 from .dust import DustCurves
@@ -302,7 +303,7 @@ class ProvabgsModel(eqx.Module):
         z0 = jnp.zeros((), self.dtype)
         band = self._band_integrals(lnu * self.trapz_dln_wave, z0)
         log_scale = theta[0] * jnp.log(10.0) + jnp.log(self._distance_factor(z0) * flux_constant(self.lsun_erg_per_s))
-        return 22.5 - 2.5 * jnp.log10(band / self.filters.ab_norm * jnp.exp(log_scale))
+        return flux_to_mag(band / self.filters.ab_norm * jnp.exp(log_scale))
 
     def _band_integrals(self, lnu_dln: Float[Array, " n_wave"], redshift) -> Float[Array, " n_band"]:
         """sum_i L_nu,i R(lambda_i (1+z)) dlambda_i / lambda_i over each band's window of nodes.
