@@ -30,11 +30,11 @@ import numpy as np
 
 from ..io import atomic_path, atomic_write_json
 from ..priors.sedflow import flow_to_physical
-from .flow import ConditionalFlow, FlowConfig, skeleton
+from .flow import N_X, ConditionalFlow, FlowConfig, skeleton
 from .support import SupportModel
 
 __all__ = ["Posterior", "default_model_dir", "resolve_model_dir", "SHIPPED_MODELS", "SAMPLES_PER_CHUNK",
-           "MIN_CHUNK_GALAXIES", "LOG_PROB_CHUNK", "flow_dtype"]
+           "MIN_CHUNK_GALAXIES", "LOG_PROB_CHUNK", "flow_dtype", "check_key"]
 
 SAMPLES_PER_CHUNK = 1 << 18  # samples per compiled call (bounds memory: ~2^18 x 11 x width floats)
 #: Smallest chunk of a multi-galaxy call: small catalogues share one compiled shape (padding up to 32
@@ -66,9 +66,13 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
     return d
 
 
-def _check_key(key):
+def check_key(key) -> None:
+    """Raise TypeError unless ``key`` is a new-style typed JAX PRNG key (``jax.random.key(seed)``)."""
     if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
         raise TypeError("New-style typed JAX PRNG keys required (jax.random.key(seed)).")
+
+
+_check_key = check_key  # the old private name, until anpe/importance.py imports check_key
 
 
 @eqx.filter_jit
@@ -140,13 +144,13 @@ class Posterior:
             ``(n_gal, n, 12|11)`` in the flow's dtype (float32 for shipped models; or ``(n, ...)`` for a
             single x), every sample inside the prior box.
         """
-        _check_key(key)
+        check_key(key)
         dtype = flow_dtype(self.flow)
         x = np.asarray(x, dtype)
         single = x.ndim == 1
         x = np.atleast_2d(x)
-        if x.shape[1:] != (11,):
-            raise ValueError(f"x must have shape (n_gal, 11) or (11,); got {x.shape}")
+        if x.shape[1:] != (N_X,):
+            raise ValueError(f"x must have shape (n_gal, {N_X}) or ({N_X},); got {x.shape}")
         n_gal = x.shape[0]
         if n_gal == 0:
             raise ValueError("x has no rows")

@@ -31,6 +31,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ..model import ProvabgsModel
 from ..params import FLOW_NAMES, THETA_NAMES
 from ..priors.sedflow import flow_to_physical, sedflow_prior
+from ..errors import InputError
 from ..flags import FLAGS
 from ..photometry import XLayout, flux_to_mag, sigma_flux_to_mag
 from .noise import NoiseModel, load_noise_model
@@ -218,9 +219,6 @@ def build_simulator(
     """
     import numpyro.distributions as dist
 
-    from .. import __version__
-    from ..sps.bc03 import default_ssp_path
-
     dtype = dtype or jnp.result_type(float)
     z_lo, z_hi = map(float, config.redshift_range)
     if model is None:
@@ -231,15 +229,23 @@ def build_simulator(
     redshift_dist = dist.Uniform(jnp.asarray(z_lo, dtype), jnp.asarray(z_hi, dtype)) if redshift_dist is None else redshift_dist
     noise = load_noise_model(dtype=dtype) if noise is None else noise
     if tuple(noise.bands) != tuple(model.filters.names):
-        raise ValueError(f"noise model bands {noise.bands} do not match the filters {model.filters.names}; "
+        raise InputError(f"noise model bands {noise.bands} do not match the filters {model.filters.names}; "
                          "fit a noise model for these bands (sedflow-jax noise fit)")
     if config.mag_range is not None:
         mag_range = np.asarray(config.mag_range, np.float64)
         if mag_range.shape != (model.n_band, 2):
-            raise ValueError(f"mag_range must be ({model.n_band}, 2), got {mag_range.shape}")
+            raise InputError(f"mag_range must be ({model.n_band}, 2), got {mag_range.shape}")
     else:
         mag_range = np.asarray(noise.mag_range, np.float64)
     sim = Simulator(model, prior, redshift_dist, noise, jnp.asarray(mag_range, dtype), bool(config.mag_cut))
+    return sim, _metadata(config, model, prior, redshift_dist, noise, mag_range, ssp)
+
+
+def _metadata(config: SimulationConfig, model: ProvabgsModel, prior, redshift_dist, noise: NoiseModel,
+              mag_range: np.ndarray, ssp) -> dict:
+    """JSON-able provenance of a training set (its identity for resume is drawn from it)."""
+    from .. import __version__
+    from ..sps.bc03 import default_ssp_path
 
     if ssp is None:
         ssp_path = default_ssp_path()
@@ -248,7 +254,7 @@ def build_simulator(
         ssp_desc = {"path": str(Path(ssp).name), "sha256": _file_sha256(ssp)}
     else:
         ssp_desc = {"path": "in-memory SSPTable", "sha256": None}
-    meta = {
+    return {
         "config": asdict(config) | {"bands": list(model.filters.names)},
         "package": "sedflow_jax",
         "package_version": __version__,
@@ -274,7 +280,6 @@ def build_simulator(
         "theta_names": list(THETA_NAMES),
         "flow_names": list(FLOW_NAMES),
     }
-    return sim, meta
 
 
 #: Rows per device per compiled step. Fixed, and steps are aligned to multiples of it, so every row is
