@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from ..plotting import new_figure
 
 from ._checks import as_draws, as_ranks
@@ -106,7 +107,7 @@ def plot_corner_overlay(samples_a, samples_b, path, *, param_names=None, labels=
     a = as_draws(samples_a, "samples_a")
     b = as_draws(samples_b, "samples_b")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"samples_a and samples_b must have the same n_param; got {a.shape[1]} and {b.shape[1]}.")
+        raise InputError(f"samples_a and samples_b must have the same n_param; got {a.shape[1]} and {b.shape[1]}.")
     n = a.shape[1]
     t = None if truth is None else np.asarray(truth, dtype=np.float64).reshape(n)
     both = np.concatenate([a, b])
