@@ -12,28 +12,10 @@ Writes ``bench_anpe.json`` atomically (``{"machine": ..., "records": [{name, val
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _machine():
-    import jax
-
-    dev = jax.devices()[0]
-    cpu = platform.processor()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu_model": cpu, "n_cores": os.cpu_count(), "jax_version": jax.__version__, "platform": dev.platform,
-            "device_kind": getattr(dev, "device_kind", ""), "n_devices": jax.local_device_count()}
+from _common import RESULTS, record, write_results
 
 
 def main(argv=None) -> int:
@@ -41,7 +23,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=None)
     p.add_argument("--quick", action="store_true", help="small sizes, < 60 s")
     p.add_argument("--train-rows", type=int, default=None)
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    p.add_argument("--out", default=str(RESULTS))
     a = p.parse_args(argv)
 
     import jax
@@ -49,32 +31,31 @@ def main(argv=None) -> int:
     import numpy as np
 
     from sedflow_jax.anpe import Posterior, TrainConfig
-    from sedflow_jax.anpe.train import _optimizer, _partition, _train_step
-    from sedflow_jax.io import atomic_write_json
+    from sedflow_jax.anpe.train import make_optimizer, train_step, trainable_partition
 
     post = Posterior.load(a.model)
     dev = f"{jax.devices()[0].platform}:{getattr(jax.devices()[0], 'device_kind', '')}"
     records = []
 
     def rec(name, value, unit, **params):
-        records.append({"name": name, "value": float(value), "unit": unit, "params": {**params, "device": dev}})
+        records.append(record(name, value, unit, **params, device=dev))
 
     # training epoch time
     tc = TrainConfig.from_json(post.meta.get("train_config", {}))
     rows = a.train_rows or (20_000 if a.quick else 1_069_590)
     steps = rows // tc.batch_size
-    params, static = _partition(post.flow)
-    opt = _optimizer(tc, steps)
+    params, static = trainable_partition(post.flow)
+    opt = make_optimizer(tc, steps)
     st = opt.init(params)
     rng = np.random.default_rng(0)
     y = rng.normal(size=(tc.batch_size, 11)).astype(np.float32)
     xs = rng.normal(size=(tc.batch_size, 11)).astype(np.float32)
-    params, st, loss, _ = _train_step(params, static, st, opt, y, xs)
+    params, st, loss, _ = train_step(params, static, st, opt, y, xs)
     loss.block_until_ready()
     n_time = min(steps, 30 if a.quick else 200)
     t0 = time.perf_counter()
     for _ in range(n_time):
-        params, st, loss, _ = _train_step(params, static, st, opt, y, xs)
+        params, st, loss, _ = train_step(params, static, st, opt, y, xs)
     loss.block_until_ready()
     per_step = (time.perf_counter() - t0) / n_time
     rec("train_seconds_per_epoch", per_step * steps, "s", rows=rows, batch_size=tc.batch_size,
@@ -94,7 +75,7 @@ def main(argv=None) -> int:
         rec("samples_per_s", n_gal * n / dt, "1/s", galaxies=n_gal, samples=n)
         print(f"  {n_gal:6d} galaxies x {n:6d} samples: {dt:8.3f} s", flush=True)
     out = Path(a.out) / "bench_anpe.json"
-    atomic_write_json(out, {"machine": _machine(), "model": post.meta.get("flow_config"), "quick": a.quick, "records": records})
+    write_results(out, records, model=post.meta.get("flow_config"), quick=a.quick)
     print(f"{'name':26s} {'value':>12s} unit  params")
     for r in records:
         print(f"{r['name']:26s} {r['value']:12.4g} {r['unit']:5s} {r['params']}")

@@ -27,14 +27,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from _common import RESULTS, record, write_results
+
 DSPS_LGMET_SCATTER = 1e-3
 GRAD_BATCH = 1000
 
@@ -68,33 +68,6 @@ def _compile(jitted, *args):
     return compiled, time.perf_counter() - t0
 
 
-def machine_info():
-    import jax
-
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    dev = jax.devices()[0]
-    return {
-        "cpu_model": cpu,
-        "n_cores": os.cpu_count(),
-        "jax_version": jax.__version__,
-        "device_kind": dev.device_kind,
-        "platform": dev.platform,
-        "python": platform.python_version(),
-    }
-
-
-def _rec(name, value, unit, **params):
-    return {"name": name, "value": float(value), "unit": unit, "params": params}
-
-
 def _inputs(n, dtype, seed=0):
     import jax
 
@@ -117,7 +90,7 @@ def bench_ours(batches, repeats, chunk, dtype_name, n_single_calls, grad_batch=0
     dev = jax.devices()[0].platform
     t0 = time.perf_counter()
     model = ProvabgsModel.build(dtype=dtype)
-    records = [_rec("build_s", time.perf_counter() - t0, "s", device=dev, dtype=dtype_name, method="sedflow_jax")]
+    records = [record("build_s", time.perf_counter() - t0, "s", device=dev, dtype=dtype_name, method="sedflow_jax")]
     theta_all, z_all = _inputs(max(max(batches), grad_batch), dtype)
     common = dict(device=dev, dtype=dtype_name, method="sedflow_jax")
 
@@ -128,27 +101,28 @@ def bench_ours(batches, repeats, chunk, dtype_name, n_single_calls, grad_batch=0
         if b == 1:
             fn, c_s = _compile(one, model, th[0], zz[0])
             sec = _time_calls(fn, (model, th[0], zz[0]), repeats, n_single_calls)
-            records += [_rec("seds_per_s", 1.0 / sec, "1/s", batch=1, variant="single", **common),
-                        _rec("compile_s", c_s, "s", batch=1, variant="single", **common)]
+            records += [record("seds_per_s", 1.0 / sec, "1/s", batch=1, variant="single", **common),
+                        record("compile_s", c_s, "s", batch=1, variant="single", **common)]
             continue
         fn, c_s = _compile(vm, model, th, zz)
         sec = _time_calls(fn, (model, th, zz), repeats)
-        records += [_rec("seds_per_s", b / sec, "1/s", batch=b, variant="vmap", **common),
-                    _rec("compile_s", c_s, "s", batch=b, variant="vmap", **common)]
+        records += [record("seds_per_s", b / sec, "1/s", batch=b, variant="vmap", **common),
+                    record("compile_s", c_s, "s", batch=b, variant="vmap", **common)]
         th_np, z_np = np.asarray(th, np.float64), np.asarray(zz, np.float64)
         t0 = time.perf_counter()
-        photometry_batch(model, th_np, z_np, chunk_size=chunk)  # compiles the chunk function
+        size = min(chunk, b)  # batches below one chunk: a chunk of the batch's size (photometry_batch pads to chunk_size)
+        photometry_batch(model, th_np, z_np, chunk_size=size)  # compiles the chunk function
         first = time.perf_counter() - t0
-        sec = _time_calls(lambda: photometry_batch(model, th_np, z_np, chunk_size=chunk), (), repeats)
-        records += [_rec("seds_per_s", b / sec, "1/s", batch=b, variant="chunked", chunk=min(chunk, b), **common),
-                    _rec("compile_s", max(first - sec, 0.0), "s", batch=b, variant="chunked", chunk=min(chunk, b), **common)]
+        sec = _time_calls(lambda: photometry_batch(model, th_np, z_np, chunk_size=size), (), repeats)
+        records += [record("seds_per_s", b / sec, "1/s", batch=b, variant="chunked", chunk=min(chunk, b), **common),
+                    record("compile_s", max(first - sec, 0.0), "s", batch=b, variant="chunked", chunk=min(chunk, b), **common)]
     if grad_batch:
         th, zz = theta_all[:grad_batch], z_all[:grad_batch]
         g = jax.jit(lambda m, th, z: jax.vmap(jax.grad(lambda t, zi: jnp.sum(jnp.log(m(t, zi)))))(th, z))
         fn, c_s = _compile(g, model, th, zz)
         sec = _time_calls(fn, (model, th, zz), repeats)
-        records += [_rec("grad_per_s", grad_batch / sec, "1/s", batch=grad_batch, variant="vmap", **common),
-                    _rec("compile_s", c_s, "s", batch=grad_batch, variant="grad", **common)]
+        records += [record("grad_per_s", grad_batch / sec, "1/s", batch=grad_batch, variant="vmap", **common),
+                    record("compile_s", c_s, "s", batch=grad_batch, variant="grad", **common)]
     return records
 
 
@@ -223,15 +197,15 @@ def bench_dsps(npz_path, batches, repeats, chunk, n_single_calls):
         if b == 1:
             fn, c_s = _compile(one_j, *[a[0] for a in args])
             sec = _time_calls(fn, [a[0] for a in args], repeats, n_single_calls)
-            records += [_rec("seds_per_s", 1.0 / sec, "1/s", batch=1, variant="single", **common),
-                        _rec("compile_s", c_s, "s", batch=1, variant="single", **common)]
+            records += [record("seds_per_s", 1.0 / sec, "1/s", batch=1, variant="single", **common),
+                        record("compile_s", c_s, "s", batch=1, variant="single", **common)]
             continue
         fn, c_s = _compile(vm, *args)
         sec = _time_calls(fn, args, repeats)
         if fluxes is None:
             fluxes = np.asarray(fn(*args))
-        records += [_rec("seds_per_s", b / sec, "1/s", batch=b, variant="vmap", **common),
-                    _rec("compile_s", c_s, "s", batch=b, variant="vmap", **common)]
+        records += [record("seds_per_s", b / sec, "1/s", batch=b, variant="vmap", **common),
+                    record("compile_s", c_s, "s", batch=b, variant="vmap", **common)]
         size = min(chunk, b)
         padded = [jnp.concatenate([a, jnp.repeat(a[:1], (-b) % size, 0)]) for a in args]
         fn_c, c_s = _compile(vm, *[a[:size] for a in padded])
@@ -241,8 +215,8 @@ def bench_dsps(npz_path, batches, repeats, chunk, n_single_calls):
             return np.concatenate(out)[:b]
 
         sec = _time_calls(chunked, (), repeats)
-        records += [_rec("seds_per_s", b / sec, "1/s", batch=b, variant="chunked", chunk=size, **common),
-                    _rec("compile_s", c_s, "s", batch=b, variant="chunked", chunk=size, **common)]
+        records += [record("seds_per_s", b / sec, "1/s", batch=b, variant="chunked", chunk=size, **common),
+                    record("compile_s", c_s, "s", batch=b, variant="chunked", chunk=size, **common)]
     return records, fluxes
 
 
@@ -289,17 +263,9 @@ def _ratios(records):
         ref = rate.get(("dsps", "float64", b, var))
         if meth == "sedflow_jax" and ref:
             dev = next(r["params"]["device"] for r in records if r["name"] == "seds_per_s")
-            out.append(_rec("seds_per_s_ratio_vs_dsps", v / ref, "1", batch=b, device=dev, dtype=dt, variant=var,
+            out.append(record("seds_per_s_ratio_vs_dsps", v / ref, "1", batch=b, device=dev, dtype=dt, variant=var,
                             method="sedflow_jax/dsps", dsps_dtype="float64"))
     return out
-
-
-def _write_json(path, payload):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2)
-    os.replace(tmp, path)
 
 
 def _plot(records, path):
@@ -341,7 +307,7 @@ def parse_args(argv=None):
     ap.add_argument("--chunk", type=int, default=4096, help="chunk size of the chunked variant")
     ap.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test, < 60 s on CPU)")
-    ap.add_argument("--out", default=str(HERE / "results"), help="output directory")
+    ap.add_argument("--out", default=str(RESULTS), help="output directory")
     ap.add_argument("--no-x64", action="store_true", help="skip the float64 subprocess")
     ap.add_argument("--no-dsps", action="store_true", help="skip the DSPS subprocess")
     ap.add_argument("--dsps-max-batch", type=int, default=None,
@@ -394,10 +360,9 @@ def main(argv=None):
         for w in workers:
             records += _finish_worker(w)
     records += _ratios(records)
-    payload = {"machine": machine_info(), "args": {k: v for k, v in vars(args).items() if not k.startswith("_")},
-               "records": records}
     _print_table(records)
-    _write_json(out_dir / "bench_model.json", payload)
+    write_results(out_dir / "bench_model.json", records,
+                  args={k: v for k, v in vars(args).items() if not k.startswith("_")})
     _plot(records, out_dir / "bench_model.png")
     print(f"wrote {out_dir / 'bench_model.json'} and {out_dir / 'bench_model.png'}")
 

@@ -15,13 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import RESULTS, record, write_results
 
 
 def _child(n: int, out: str, chunk: int, seed: int) -> None:
@@ -52,14 +50,12 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", default="/tmp", help="where the training files go (outside the repo)")
     p.add_argument("--keep", action="store_true", help="keep the training files")
-    p.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "bench_simulate.json"))
+    p.add_argument("--results", default=str(RESULTS / "bench_simulate.json"))
     p.add_argument("--child", nargs=2, metavar=("N", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         _child(int(args.child[0]), args.child[1], args.chunk, args.seed)
         return 0
-
-    from sedflow_jax.io import atomic_write_json
 
     records, rows = [], []
     for n in args.n:
@@ -74,22 +70,14 @@ def main(argv=None) -> int:
             os.remove(out)
         params = {"n": n, "device": r["device"], "n_devices": r["n_devices"], "chunk": args.chunk}
         records += [
-            {"name": "rows_per_s", "value": n / r["wall_s"], "unit": "rows/s", "params": params},
-            {"name": "peak_rss_bytes", "value": r["peak_rss_bytes"], "unit": "bytes", "params": params},
-            {"name": "wall_s", "value": r["wall_s"], "unit": "s", "params": params | {"includes": "model build + compile + write"}},
-            {"name": "file_bytes", "value": r["file_bytes"], "unit": "bytes", "params": params},
-            {"name": "n_valid", "value": r["n_valid"], "unit": "rows", "params": params},
+            record("rows_per_s", n / r["wall_s"], "rows/s", **params),
+            record("peak_rss_bytes", r["peak_rss_bytes"], "bytes", **params),
+            record("wall_s", r["wall_s"], "s", **params, includes="model build + compile + write"),
+            record("file_bytes", r["file_bytes"], "bytes", **params),
+            record("n_valid", r["n_valid"], "rows", **params),
         ]
         rows.append(r)
-    machine = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-               "processor": platform.processor() or platform.machine()}
-    try:
-        import jax
-
-        machine["jax"] = jax.__version__
-    except ImportError:
-        pass
-    atomic_write_json(args.results, {"machine": machine, "records": records})
+    write_results(args.results, records)
     print(f"{'n':>9s} {'device':>12s} {'wall s':>7s} {'rows/s':>9s} {'peak RSS MiB':>12s} {'file MiB':>8s} {'valid':>8s}")
     for r in rows:
         print(f"{r['n']:9d} {r['device']:>12s} {r['wall_s']:7.1f} {r['n'] / r['wall_s']:9.0f} "

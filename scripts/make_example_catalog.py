@@ -29,6 +29,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     from sedflow_jax.io.atomic import atomic_write_text
     from sedflow_jax.params import THETA_NAMES
+    from sedflow_jax.photometry import SDSS_LAYOUT
     from sedflow_jax.simulate.storage import load_training_set
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -38,10 +39,11 @@ def main(argv=None) -> int:
         d = load_training_set(path)
     x = np.asarray(d["x"][:N_GAL], np.float64)  # (ugriz mags, mag errors, z)
     theta = np.asarray(d["theta"][:N_GAL], np.float64)
-    x[10, 2] = np.nan
-    x[50, 6] = -abs(x[50, 6])
-    x[90, 10] = 0.35
-    x[150, 0] = np.nan
+    mag, sigma_mag = SDSS_LAYOUT.mag(x), SDSS_LAYOUT.sigma_mag(x)  # views into x
+    mag[10, BANDS.index("r")] = np.nan
+    sigma_mag[50, BANDS.index("g")] = -abs(sigma_mag[50, BANDS.index("g")])
+    x[90, SDSS_LAYOUT.redshift_index] = 0.35
+    mag[150, BANDS.index("u")] = np.nan
     header = (["id"] + [f"mag_{b}" for b in BANDS] + [f"mag_err_{b}" for b in BANDS] + ["z"]
               + [f"true_{n}" for n in THETA_NAMES])
     lines = [

@@ -1,4 +1,9 @@
-"""Matplotlib figures (imported lazily; Agg backend, files written atomically)."""
+"""Matplotlib figures (imported lazily, files written atomically).
+
+Library figures are ``matplotlib.figure.Figure`` objects (:func:`new_figure`), never pyplot ones: saving
+one needs no backend, so the library never calls ``matplotlib.use`` and leaves pyplot's state (a
+notebook's inline backend, its open figures) alone. Only the CLI chooses a backend.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_spectrum", "save_figure"]
+__all__ = ["plot_spectrum", "save_figure", "new_figure"]
+
+
+def new_figure(*args, figsize=None, **kwargs):
+    """``(fig, axes)`` like ``plt.subplots(*args, figsize=..., **kwargs)``, without pyplot or a backend."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def save_figure(fig, path) -> Path:
@@ -22,14 +35,9 @@ def save_figure(fig, path) -> Path:
 
 def plot_spectrum(wave_obs_aa, flam_1e17, filters, flux_nmgy, redshift, path) -> Path:
     """Observed spectrum (f_lambda) with the band fluxes at their pivot wavelengths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from .constants import C_AA_PER_S
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = new_figure(figsize=(8, 4.5))
     ax.plot(wave_obs_aa, flam_1e17, lw=0.7, color="k", label=f"model, z = {float(redshift):.3g}")
     w = np.asarray(filters.wave_aa)
     r = np.asarray(filters.response)
@@ -47,6 +55,4 @@ def plot_spectrum(wave_obs_aa, flam_1e17, filters, flux_nmgy, redshift, path) ->
     ax.set_xlabel("observed wavelength [Å]")
     ax.set_ylabel(r"$f_\lambda$ [$10^{-17}$ erg s$^{-1}$ cm$^{-2}$ Å$^{-1}$]")
     ax.legend(fontsize=8, ncol=2)
-    path = save_figure(fig, path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

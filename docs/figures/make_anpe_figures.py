@@ -18,7 +18,7 @@ import jax.random as jr
 import numpy as np
 
 from sedflow_jax.anpe import Posterior
-from sedflow_jax.anpe.calibration import coverage_curve, normalised_ranks, uniformity
+from sedflow_jax.validation import coverage_from_ranks, rank_uniformity, sbc_ranks
 from sedflow_jax.io import atomic_write_json
 from sedflow_jax.params import THETA_NAMES
 from sedflow_jax.simulate import load_training_set
@@ -44,8 +44,10 @@ def main(argv=None):
     t0 = time.perf_counter()
     s = post.sample(jr.key(123), x, a.n_samples)
     dt = time.perf_counter() - t0
-    ranks = normalised_ranks(s, theta)
-    u = uniformity(ranks)
+    ranks = sbc_ranks(s, theta, sample_axis=1)  # s: (n_gal, n_samples, 12)
+    uni = rank_uniformity(ranks, n_draw=a.n_samples)
+    cov = coverage_from_ranks(ranks, levels=np.linspace(0, 1, 101))
+    u = {"ks_d": uni.ks_stat, "ks_p": uni.ks_pvalue, "chi2_p": uni.chi2_pvalue, "max_coverage_dev": cov.max_abs_deviation}
     med = np.median(s[:, :, 0], 1)
     lo, hi = np.percentile(s[:, :, 0], [16, 84], axis=1)
     diff = med - theta[:, 0]
@@ -85,7 +87,7 @@ def main(argv=None):
     fig.tight_layout()
     fig.savefig(FIG / f"anpe_sbc_{a.tag}.png", dpi=100)
     plt.close(fig)
-    levels, ecp = coverage_curve(ranks)
+    levels, ecp = cov.levels, cov.coverage
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for j in range(len(THETA_NAMES)):
         axes[0].plot(levels, ecp[:, j], lw=1, label=THETA_NAMES[j])

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy.spatial import cKDTree
 
+from sedflow_jax.photometry import SDSS_LAYOUT
 from sedflow_jax.simulate import load_training_set, read_mag_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ def main(argv=None):
         mags.append(m), errs.append(e), zs.append(z)
     m_r, e_r, z_r = np.concatenate(mags), np.concatenate(errs), np.concatenate(zs)
     x, th = d["x"], d["theta"]
-    m_s, e_s, z_s = x[:, :5], x[:, 5:10], x[:, 10]
+    m_s, e_s, z_s = SDSS_LAYOUT.mag(x), SDSS_LAYOUT.sigma_mag(x), SDSS_LAYOUT.redshift(x)
     bands = "ugriz"
     fig, ax = plt.subplots(3, 5, figsize=(17, 10))
     for b in range(5):

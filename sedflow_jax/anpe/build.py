@@ -23,13 +23,10 @@ __all__ = ["train_posterior", "plot_training_curve"]
 
 
 def plot_training_curve(history: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plotting import new_figure
 
     ep = np.arange(1, len(history["val_loss"]) + 1)
-    fig, ax = plt.subplots(figsize=(5, 3.4))
+    fig, ax = new_figure(figsize=(5, 3.4))
     ax.plot(ep, history["train_loss"], label="train (epoch mean)")
     ax.plot(ep, history["val_loss"], label="validation")
     if history.get("best_epoch", -1) > 0:
@@ -40,7 +37,6 @@ def plot_training_curve(history: dict, path) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
 
 
 def train_posterior(data: str | os.PathLike, out: str | os.PathLike, *, flow_config: FlowConfig | None = None,

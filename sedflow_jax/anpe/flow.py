@@ -28,10 +28,11 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..params import N_FLOW
+from ..photometry import SDSS_LAYOUT, XLayout
 
 __all__ = ["FlowConfig", "ConditionalFlow", "build_flow", "x_features", "box_to_unbounded", "unbounded_to_box", "N_X"]
 
-N_X = 11  # conditioning dimension: 5 mags, 5 sigma_m, redshift
+N_X = SDSS_LAYOUT.dim  # conditioning dimension: 5 mags, 5 sigma_m, redshift
 _P_EPS = 1e-6  # clip of (u - low)/(high - low) before the logit (float32: logit(1e-6) = -13.8)
 
 
@@ -93,7 +94,9 @@ def build_flow(key: PRNGKeyArray, config: FlowConfig):
 
 def x_features(x):
     """Fixed feature map of x before standardisation: (mags, log10 sigma_m, z)."""
-    return jnp.concatenate([x[..., :5], jnp.log10(jnp.maximum(x[..., 5:10], 1e-6)), x[..., 10:]], axis=-1)
+    layout = XLayout.of(x)
+    log_sigma = jnp.log10(jnp.maximum(layout.sigma_mag(x), 1e-6))
+    return jnp.concatenate([layout.mag(x), log_sigma, layout.redshift(x)[..., None]], axis=-1)
 
 
 def box_to_unbounded(u, low, high):

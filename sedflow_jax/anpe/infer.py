@@ -3,9 +3,17 @@
 The compiled step :func:`_sample_chunk` draws ``n`` samples for a fixed-size chunk of galaxies
 (``vmap`` over galaxies of the one-galaxy kernel ``ConditionalFlow.sample_one``). Galaxy ``i`` always
 uses ``fold_in(key, i)``, so samples do not depend on the chunk size or device count. The last chunk is
-padded (with the first galaxy) and the padding discarded; chunk sizes are powers of two capped by
-``samples_per_chunk // n``, so a catalogue compiles at most a handful of shapes and memory is bounded.
-With several local devices each chunk is sharded over them along the galaxy axis.
+padded (with the first galaxy) and the padding discarded. Chunk sizes are powers of two: one galaxy for a
+single x, else the number of galaxies rounded up to a power of two, at least :data:`MIN_CHUNK_GALAXIES`
+and at most ``samples_per_chunk // n``. So every catalogue of 2 .. MIN_CHUNK_GALAXIES rows reuses one
+compile, each sample count compiles at most a handful of shapes, and memory is bounded. With several
+local devices each chunk is sharded over them along the galaxy axis.
+
+:meth:`Posterior.log_prob` evaluates in fixed chunks of :data:`LOG_PROB_CHUNK` rows (the last padded),
+so inputs of every length reuse one compile.
+
+Dtypes: the flow's parameters decide (float32 for the shipped models). Inputs (``x``, ``u``) are cast to
+that dtype and outputs have it, also under ``jax_enable_x64`` and for float64 inputs.
 """
 
 from __future__ import annotations
@@ -22,12 +30,17 @@ import numpy as np
 
 from ..io import atomic_path, atomic_write_json
 from ..priors.sedflow import flow_to_physical
-from .flow import ConditionalFlow, FlowConfig, skeleton
+from .flow import N_X, ConditionalFlow, FlowConfig, skeleton
 from .support import SupportModel
 
-__all__ = ["Posterior", "default_model_dir", "resolve_model_dir", "SHIPPED_MODELS", "SAMPLES_PER_CHUNK"]
+__all__ = ["Posterior", "default_model_dir", "resolve_model_dir", "SHIPPED_MODELS", "SAMPLES_PER_CHUNK",
+           "MIN_CHUNK_GALAXIES", "LOG_PROB_CHUNK", "flow_dtype", "check_key"]
 
 SAMPLES_PER_CHUNK = 1 << 18  # samples per compiled call (bounds memory: ~2^18 x 11 x width floats)
+#: Smallest chunk of a multi-galaxy call: small catalogues share one compiled shape (padding up to 32
+#: galaxies costs less than a compile); a single x keeps its one-galaxy shape (per-galaxy loops).
+MIN_CHUNK_GALAXIES = 32
+LOG_PROB_CHUNK = 4096  #: rows per compiled log_prob call
 MODEL_FILE, META_FILE, SUPPORT_FILE = "flow.eqx", "model.json", "support.npz"
 
 
@@ -53,15 +66,37 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
     return d
 
 
-def _check_key(key):
+def check_key(key) -> None:
+    """Raise TypeError unless ``key`` is a new-style typed JAX PRNG key (``jax.random.key(seed)``)."""
     if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
         raise TypeError("New-style typed JAX PRNG keys required (jax.random.key(seed)).")
+
+
+_check_key = check_key  # the old private name, until anpe/importance.py imports check_key
 
 
 @eqx.filter_jit
 def _sample_chunk(flow: ConditionalFlow, key, index, x, n: int):
     keys = jax.vmap(jr.fold_in, in_axes=(None, 0))(key, index)
     return jax.vmap(flow.sample_one, in_axes=(0, 0, None))(keys, x, n)
+
+
+@eqx.filter_jit
+def _log_prob_chunk(flow: ConditionalFlow, u, x):
+    return flow.log_prob(u, x)
+
+
+def flow_dtype(flow: ConditionalFlow):
+    """The dtype of the flow's parameters (inputs are cast to it)."""
+    return jnp.result_type(flow.x_mean)
+
+
+def _chunk_galaxies(n_gal: int, n: int, samples_per_chunk: int, single: bool) -> int:
+    if single:
+        return 1
+    g_max = max(1, samples_per_chunk // int(n))
+    g_max = 1 << (g_max.bit_length() - 1)
+    return min(g_max, max(MIN_CHUNK_GALAXIES, 1 << max(0, (n_gal - 1).bit_length())))
 
 
 def _shard(*arrays):
@@ -106,18 +141,21 @@ class Posterior:
                 returned (bounded memory for large catalogues).
 
         Returns:
-            ``(n_gal, n, 12|11)`` float32 (or ``(n, ...)`` for a single x), every sample inside the prior box.
+            ``(n_gal, n, 12|11)`` in the flow's dtype (float32 for shipped models; or ``(n, ...)`` for a
+            single x), every sample inside the prior box.
         """
-        _check_key(key)
-        x = np.asarray(x, np.float32)
+        check_key(key)
+        dtype = flow_dtype(self.flow)
+        x = np.asarray(x, dtype)
         single = x.ndim == 1
         x = np.atleast_2d(x)
-        if x.shape[1:] != (11,):
-            raise ValueError(f"x must have shape (n_gal, 11) or (11,); got {x.shape}")
+        if x.shape[1:] != (N_X,):
+            raise ValueError(f"x must have shape (n_gal, {N_X}) or ({N_X},); got {x.shape}")
         n_gal = x.shape[0]
+        if n_gal == 0:
+            raise ValueError("x has no rows")
         n_dev = len(jax.local_devices())
-        g_max = max(1, samples_per_chunk // int(n))
-        g = min(1 << max(0, (g_max.bit_length() - 1)), 1 << max(0, (n_gal - 1).bit_length()))
+        g = _chunk_galaxies(n_gal, n, samples_per_chunk, single)
         g = max(n_dev, -(-g // n_dev) * n_dev)
         outs = []
         for s in range(0, n_gal, g):
@@ -127,7 +165,7 @@ class Posterior:
             idx = np.arange(s, s + g, dtype=np.uint32)
             xc_d, idx_d = _shard(jnp.asarray(xc), jnp.asarray(idx))
             u = _sample_chunk(self.flow, key, idx_d, xc_d, int(n))
-            out = np.asarray(flow_to_physical(u) if physical else u)[:m]
+            out = np.asarray(flow_to_physical(u) if physical else u, dtype)[:m]
             if callback is not None:
                 callback(s, out)
             else:
@@ -137,10 +175,23 @@ class Posterior:
         res = np.concatenate(outs, 0)
         return res[0] if single else res
 
-    def log_prob(self, u, x) -> np.ndarray:
-        """log q(u | x) in flow space (11-D), broadcasting leading dimensions."""
-        return np.asarray(eqx.filter_jit(lambda f, a, b: f.log_prob(a, b))(self.flow, jnp.asarray(u, jnp.float32),
-                                                                            jnp.asarray(x, jnp.float32)))
+    def log_prob(self, u, x, *, chunk: int = LOG_PROB_CHUNK) -> np.ndarray:
+        """log q(u | x) in flow space (11-D), broadcasting leading dimensions.
+
+        Evaluated in compiled chunks of ``chunk`` rows (the last one padded), so one compile serves
+        inputs of every length. Inputs are cast to the flow's dtype.
+        """
+        dtype = flow_dtype(self.flow)
+        u, x = np.broadcast_arrays(np.asarray(u, dtype), np.asarray(x, dtype))
+        lead = u.shape[:-1]
+        u, x = u.reshape(-1, u.shape[-1]), x.reshape(-1, x.shape[-1])
+        n = u.shape[0]
+        out = np.empty(n, dtype)
+        for s in range(0, n, chunk):
+            m = min(chunk, n - s)
+            uc, xc = (np.concatenate([a[s : s + m], np.repeat(a[s : s + 1], chunk - m, 0)]) for a in (u, x))
+            out[s : s + m] = np.asarray(_log_prob_chunk(self.flow, jnp.asarray(uc), jnp.asarray(xc)))[:m]
+        return out.reshape(lead)
 
     def support_score(self, x) -> np.ndarray:
         if self.support is None:

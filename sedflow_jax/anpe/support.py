@@ -15,17 +15,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..photometry import SDSS_LAYOUT
+
 __all__ = ["SupportModel", "support_features", "fit_support"]
 
+SDSS_BANDS = ("u", "g", "r", "i", "z")  #: band order of x's magnitudes
 QUERY_CHUNK = 1024  # galaxies per compiled kNN call (padded)
 
 
 def support_features(x: np.ndarray) -> np.ndarray:
-    """(n, 11) x -> (n, 11) features: r, four colours, log10 sigma_m (5), z."""
+    """(n, 11) x -> (n, 11) features: r, four colours, log10 sigma_m (5), z (SDSS ugriz x)."""
     x = np.asarray(x, np.float64)
-    m = x[:, :5]
-    colours = m[:, :4] - m[:, 1:5]
-    return np.concatenate([m[:, 2:3], colours, np.log10(np.maximum(x[:, 5:10], 1e-6)), x[:, 10:11]], 1).astype(np.float32)
+    SDSS_LAYOUT.check(x)
+    m = SDSS_LAYOUT.mag(x)
+    colours = m[:, :-1] - m[:, 1:]  # u-g, g-r, r-i, i-z
+    r_mag = m[:, SDSS_BANDS.index("r")][:, None]
+    log_sigma = np.log10(np.maximum(SDSS_LAYOUT.sigma_mag(x), 1e-6))
+    return np.concatenate([r_mag, colours, log_sigma, SDSS_LAYOUT.redshift(x)[:, None]], 1).astype(np.float32)
 
 
 @jax.jit

@@ -1,7 +1,7 @@
 """Maximum-likelihood training of the conditional flow: optax Adam, clipping, NaN guard, early stopping,
 atomic per-epoch checkpoints and bitwise resume.
 
-Layers: :func:`_train_step` is the one compiled step (loss + grad + optax update, fixed batch shape);
+Layers: :func:`train_step` is the one compiled step (loss + grad + optax update, fixed batch shape);
 :func:`train` is the host driver (shuffling, validation, checkpoints, progress bar). Every random choice
 is a pure function of ``(seed, epoch)``, and the checkpoint holds parameters, optimizer state, best
 parameters and history, so a resumed run reproduces the uninterrupted one bitwise (tested).
@@ -24,11 +24,13 @@ import numpy as np
 import optax
 import paramax
 
+from ..errors import InputError
 from ..io import atomic_path, atomic_write_json
 from .data import load_pairs, split_indices, x_statistics
 from .flow import ConditionalFlow, FlowConfig, box_to_unbounded, build_flow, x_features
 
-__all__ = ["TrainConfig", "train", "make_flow", "load_checkpoint_flow"]
+__all__ = ["TrainConfig", "train", "make_flow", "load_checkpoint_flow", "make_optimizer", "trainable_partition",
+           "train_step"]
 
 VAL_CHUNK = 8192  # rows per compiled validation call (last chunk padded + masked)
 
@@ -75,7 +77,7 @@ def make_flow(key, flow_config: FlowConfig, x_mean, x_std, low, high) -> Conditi
                            jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32), flow_config)
 
 
-def _optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
     if cfg.schedule == "constant":
         lr = cfg.learning_rate
     elif cfg.schedule == "cosine":
@@ -85,8 +87,9 @@ def _optimizer(cfg: TrainConfig, steps_per_epoch: int) -> optax.GradientTransfor
     return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), optax.adam(lr))
 
 
-def _partition(flow: ConditionalFlow):
-    # only the MAF's weights are trained; x standardisation and the box are fixed
+def trainable_partition(flow: ConditionalFlow):
+    """``(params, static)`` of the flow's MAF: only its weights are trained (x standardisation and the
+    box are fixed). ``eqx.combine(params, static)`` is the MAF again."""
     is_nt = lambda leaf: isinstance(leaf, paramax.NonTrainable)  # noqa: E731
     params, static = eqx.partition(flow.flow, eqx.is_inexact_array, is_leaf=is_nt)
     return params, static
@@ -99,8 +102,17 @@ def _nll(params, static, y, xs, mask):
 
 
 @eqx.filter_jit
-def _train_step(params, static, opt_state, optimizer, y, xs):
-    """One Adam step on a fixed-shape batch; non-finite loss or gradients skip the update (NaN guard)."""
+def train_step(params, static, opt_state, optimizer, y, xs):
+    """One Adam step on a fixed-shape batch; non-finite loss or gradients skip the update (NaN guard).
+
+    Args:
+        params, static: from :func:`trainable_partition`; ``opt_state`` from ``optimizer.init(params)``
+            with ``optimizer`` from :func:`make_optimizer`.
+        y: ``(batch, 11)`` unbounded flow coordinates; xs: ``(batch, 11)`` standardised x features.
+
+    Returns:
+        ``(params, opt_state, loss, ok)``: ``ok`` is False when the step was skipped.
+    """
     mask = jnp.ones(y.shape[0], bool)
     loss, grads = eqx.filter_value_and_grad(_nll)(params, static, y, xs, mask)
     updates, new_state = optimizer.update(grads, opt_state, params)
@@ -170,13 +182,112 @@ def train(
         ``(best_flow, history)``; history has ``train_loss``, ``val_loss``, ``epoch_seconds``,
         ``best_epoch``, ``best_val_loss``, ``n_skipped_steps``, ``stop_reason``.
     """
-    from tqdm.auto import tqdm
-
-    from ..priors.sedflow import SEDFLOW_BOUNDS
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = train_config
+    d = _training_arrays(data, cfg, flow_config, init_flow)
+    y_tr, x_tr, y_va, x_va = d["y_tr"], d["x_tr"], d["y_va"], d["x_va"]
+    steps = y_tr.shape[0] // cfg.batch_size
+
+    key = jr.key(cfg.seed)
+    flow = init_flow if init_flow is not None else make_flow(jr.fold_in(key, 0), flow_config, *d["standardisation"])
+    params, static = trainable_partition(flow)
+    optimizer = make_optimizer(cfg, steps)
+    opt_state = optimizer.init(params)
+    best_params = params
+    hist = {"train_loss": [], "val_loss": [], "epoch_seconds": [], "lr_end": [], "best_epoch": -1,
+            "best_val_loss": float("inf"), "n_skipped_steps": 0, "stop_reason": None}
+    start_epoch = 0
+    ident = _identity(flow_config, cfg, d, None if init_flow is None else _fingerprint(params))
+    restored = _restore(out, resume, ident, (params, opt_state, best_params), log)
+    if restored is not None:
+        (params, opt_state, best_params), hist, start_epoch = restored
+    elif init_flow is not None:
+        hist["initial_val_loss"] = hist["best_val_loss"] = float(_val_loss(params, static, y_va, x_va))
+        hist["best_epoch"] = 0
+        log(f"epoch   0  (init_flow)  val {hist['initial_val_loss']:8.4f}")
+
+    t_start = time.perf_counter()
+    epoch = start_epoch
+    while epoch < cfg.max_epochs:
+        early = hist["best_epoch"] >= 0 and epoch - hist["best_epoch"] >= cfg.patience  # a resumed, stopped run
+        if early or (stop_after_epochs is not None and epoch >= stop_after_epochs):
+            hist["stop_reason"] = "early_stopping" if early else "stop_after_epochs"
+            break
+        t0 = time.perf_counter()
+        params, opt_state, loss_sum, n_bad = _run_epoch(epoch, cfg, (params, static, opt_state, optimizer),
+                                                        y_tr, x_tr, progress, hist["val_loss"])
+        epoch += 1
+        val = _val_loss(params, static, y_va, x_va)
+        if _record_epoch(hist, epoch, float(loss_sum), int(n_bad), steps, val, time.perf_counter() - t0, log):
+            best_params = params
+        _save_checkpoint(out, {"epoch": epoch, "history": hist, "identity": ident}, (params, opt_state, best_params))
+        hist["stop_reason"] = _stop_reason(hist, epoch, int(n_bad), steps, cfg, time.perf_counter() - t_start, log)
+        if hist["stop_reason"] is not None:
+            break
+    else:
+        hist["stop_reason"] = hist["stop_reason"] or "max_epochs"
+    if not np.isfinite(hist["best_val_loss"]):
+        raise RuntimeError(f"training diverged ({hist['stop_reason']}): no epoch gave a finite validation loss "
+                           f"(train losses {hist['train_loss']}); lower the learning rate or the width")
+    best = eqx.tree_at(lambda f: f.flow, flow, eqx.combine(best_params, static))
+    return best, hist
+
+
+def _identity(flow_config: FlowConfig, cfg: TrainConfig, d: dict, init_fingerprint) -> dict:
+    """What a checkpoint must match to be resumed (the time/epoch limits may change between calls)."""
+    return {"flow_config": flow_config.to_json(),
+            "train_config": {k: v for k, v in cfg.to_json().items() if k not in ("max_seconds", "max_epochs")},
+            "n_rows": d["n_rows"], "source": d["source"], "init": init_fingerprint}
+
+
+def _restore(out: Path, resume: bool, ident: dict, trees, log):
+    """``(trees, history, epoch)`` from the checkpoint in ``out`` when resuming, else None (a checkpoint
+    that exists without ``resume`` is an error: a new run never overwrites one)."""
+    eqx_path, json_path = _ckpt_paths(out)
+    if resume and json_path.exists():
+        state = json.loads(json_path.read_text())
+        if state["identity"] != json.loads(json.dumps(ident)):
+            raise InputError(f"{json_path}: checkpoint was made with different settings or data; cannot resume")
+        trees = eqx.tree_deserialise_leaves(eqx_path, trees)
+        log(f"resuming from epoch {state['epoch']} (best val loss {state['history']['best_val_loss']:.4f})")
+        return trees, state["history"], state["epoch"]
+    if json_path.exists():
+        raise FileExistsError(f"{json_path} exists: pass resume (--resume) to continue, or use a new --out")
+    return None
+
+
+def _record_epoch(hist: dict, epoch: int, loss_sum: float, n_bad: int, steps: int, val, seconds: float, log) -> bool:
+    """Append the epoch's losses to ``hist`` and log them; True when it is the new best."""
+    hist["n_skipped_steps"] += n_bad
+    run = loss_sum / max(1, steps - n_bad)  # mean training loss over the epoch's steps
+    hist["train_loss"].append(float(run))
+    hist["val_loss"].append(float(val))
+    hist["epoch_seconds"].append(seconds)
+    best = bool(np.isfinite(val) and val < hist["best_val_loss"])
+    if best:
+        hist["best_val_loss"], hist["best_epoch"] = float(val), epoch
+    log(f"epoch {epoch:3d}  train {run:8.4f}  val {val:8.4f}  best {hist['best_val_loss']:8.4f} "
+        f"(epoch {hist['best_epoch']})  {seconds:6.1f} s")
+    return best
+
+
+def _stop_reason(hist: dict, epoch: int, n_bad: int, steps: int, cfg: TrainConfig, elapsed: float, log):
+    """Why training stops after this epoch (None: go on)."""
+    if n_bad == steps:  # every step non-finite: the optimisation has diverged (e.g. too high a learning rate)
+        log(f"epoch {epoch}: all {steps} steps gave non-finite losses or gradients; stopping (diverged)")
+        return "diverged"
+    if epoch - hist["best_epoch"] >= cfg.patience:
+        return "early_stopping"
+    if cfg.max_seconds is not None and elapsed > cfg.max_seconds:
+        return "max_seconds"
+    return None
+
+
+def _training_arrays(data, cfg: TrainConfig, flow_config: FlowConfig, init_flow) -> dict:
+    """Finite (theta_flow, x) pairs -> unbounded y and standardised x features, split train/validation."""
+    from ..priors.sedflow import SEDFLOW_BOUNDS
+
     source = str(data) if isinstance(data, (str, os.PathLike)) else "arrays"
     if isinstance(data, (str, os.PathLike)):
         u, x, _ = load_pairs(data, max_rows=cfg.max_rows)
@@ -185,12 +296,12 @@ def train(
         if cfg.max_rows is not None:
             u, x = u[: cfg.max_rows], x[: cfg.max_rows]
     if u.ndim != 2 or u.shape[1] != 11 or x.shape != (u.shape[0], 11):
-        raise ValueError(f"expected theta_flow (n, 11) and x (n, 11); got {u.shape} and {x.shape}")
+        raise InputError(f"expected theta_flow (n, 11) and x (n, 11); got {u.shape} and {x.shape}")
     good = np.all(np.isfinite(u), 1) & np.all(np.isfinite(x), 1)
     u, x = u[good], x[good]
     tr, va = split_indices(u.shape[0], cfg.val_fraction, cfg.seed)
     if tr.size < cfg.batch_size:
-        raise ValueError(f"{tr.size} training rows is fewer than one batch ({cfg.batch_size})")
+        raise InputError(f"{tr.size} training rows is fewer than one batch ({cfg.batch_size})")
     feats = np.asarray(x_features(jnp.asarray(x)), np.float32)
     if init_flow is None:
         x_mean, x_std = x_statistics(feats[tr])
@@ -202,91 +313,32 @@ def train(
                                     (init_flow.x_mean, init_flow.x_std, init_flow.low, init_flow.high))
     y = np.asarray(box_to_unbounded(jnp.asarray(u), low, high)[0], np.float32)
     xs = ((feats - x_mean) / x_std).astype(np.float32)
-    y_tr, x_tr, y_va, x_va = y[tr], xs[tr], y[va], xs[va]
-    steps = tr.size // cfg.batch_size
+    return {"y_tr": y[tr], "x_tr": xs[tr], "y_va": y[va], "x_va": xs[va], "n_rows": int(u.shape[0]),
+            "source": source, "standardisation": (x_mean, x_std, low, high)}
 
-    key = jr.key(cfg.seed)
-    flow = init_flow if init_flow is not None else make_flow(jr.fold_in(key, 0), flow_config, x_mean, x_std, low, high)
-    params, static = _partition(flow)
-    optimizer = _optimizer(cfg, steps)
-    opt_state = optimizer.init(params)
-    best_params = params
-    hist = {"train_loss": [], "val_loss": [], "epoch_seconds": [], "lr_end": [], "best_epoch": -1,
-            "best_val_loss": float("inf"), "n_skipped_steps": 0, "stop_reason": None}
-    start_epoch = 0
-    ident = {"flow_config": flow_config.to_json(), "train_config": {k: v for k, v in cfg.to_json().items()
-                                                                    if k not in ("max_seconds", "max_epochs")},
-             "n_rows": int(u.shape[0]), "source": source,
-             "init": None if init_flow is None else _fingerprint(params)}
-    eqx_path, json_path = _ckpt_paths(out)
-    if resume and json_path.exists():
-        state = json.loads(json_path.read_text())
-        if state["identity"] != json.loads(json.dumps(ident)):
-            raise ValueError(f"{json_path}: checkpoint was made with different settings or data; cannot resume")
-        params, opt_state, best_params = eqx.tree_deserialise_leaves(eqx_path, (params, opt_state, best_params))
-        hist = state["history"]
-        start_epoch = state["epoch"]
-        log(f"resuming from epoch {start_epoch} (best val loss {hist['best_val_loss']:.4f})")
-    elif json_path.exists() and not resume:
-        raise FileExistsError(f"{json_path} exists: pass resume (--resume) to continue, or use a new --out")
-    elif init_flow is not None:
-        hist["initial_val_loss"] = hist["best_val_loss"] = float(_val_loss(params, static, y_va, x_va))
-        hist["best_epoch"] = 0
-        log(f"epoch   0  (init_flow)  val {hist['initial_val_loss']:8.4f}")
 
-    t_start = time.perf_counter()
-    epoch = start_epoch
-    while epoch < cfg.max_epochs:
-        if hist["best_epoch"] >= 0 and epoch - hist["best_epoch"] >= cfg.patience:
-            hist["stop_reason"] = "early_stopping"  # (a resumed run that had already stopped)
-            break
-        if stop_after_epochs is not None and epoch >= stop_after_epochs:
-            hist["stop_reason"] = "stop_after_epochs"
-            break
-        t0 = time.perf_counter()
-        perm = np.random.default_rng([cfg.seed, epoch]).permutation(tr.size)
-        loss_sum, n_bad = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}", disable=not progress, mininterval=1.0, leave=False)
-        for i in bar:
-            b = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            params, opt_state, loss, ok = _train_step(params, static, opt_state, optimizer, y_tr[b], x_tr[b])
-            loss_sum = loss_sum + jnp.where(ok, loss, 0.0)
-            n_bad = n_bad + (~ok).astype(jnp.int32)
-            if progress and (i % 100 == 99):
-                bar.set_postfix(train=f"{float(loss_sum) / max(1, i + 1 - int(n_bad)):.3f}",
-                                val=f"{hist['val_loss'][-1]:.3f}" if hist["val_loss"] else "-")
-        bar.close()
-        n_bad = int(n_bad)
-        hist["n_skipped_steps"] += n_bad
-        run = float(loss_sum) / max(1, steps - n_bad)  # mean training loss over the epoch's steps
-        val = _val_loss(params, static, y_va, x_va)
-        dt = time.perf_counter() - t0
-        hist["train_loss"].append(float(run))
-        hist["val_loss"].append(float(val))
-        hist["epoch_seconds"].append(dt)
-        epoch += 1
-        if np.isfinite(val) and val < hist["best_val_loss"]:
-            hist["best_val_loss"], hist["best_epoch"], best_params = float(val), epoch, params
-        log(f"epoch {epoch:3d}  train {run:8.4f}  val {val:8.4f}  best {hist['best_val_loss']:8.4f} "
-            f"(epoch {hist['best_epoch']})  {dt:6.1f} s")
-        _save_checkpoint(out, {"epoch": epoch, "history": hist, "identity": ident}, (params, opt_state, best_params))
-        if n_bad == steps:  # every step non-finite: the optimisation has diverged (e.g. too high a learning rate)
-            hist["stop_reason"] = "diverged"
-            log(f"epoch {epoch}: all {steps} steps gave non-finite losses or gradients; stopping (diverged)")
-            break
-        if epoch - hist["best_epoch"] >= cfg.patience:
-            hist["stop_reason"] = "early_stopping"
-            break
-        if cfg.max_seconds is not None and time.perf_counter() - t_start > cfg.max_seconds:
-            hist["stop_reason"] = "max_seconds"
-            break
-    else:
-        hist["stop_reason"] = hist["stop_reason"] or "max_epochs"
-    if not np.isfinite(hist["best_val_loss"]):
-        raise RuntimeError(f"training diverged ({hist['stop_reason']}): no epoch gave a finite validation loss "
-                           f"(train losses {hist['train_loss']}); lower the learning rate or the width")
-    best = eqx.tree_at(lambda f: f.flow, flow, eqx.combine(best_params, static))
-    return best, hist
+def _run_epoch(epoch: int, cfg: TrainConfig, state, y_tr, x_tr, progress: bool, val_losses):
+    """One pass over the training rows in the epoch's permutation (a pure function of (seed, epoch)).
+
+    Returns ``(params, opt_state, loss_sum, n_bad)`` (device scalars: summed finite losses, skipped steps).
+    """
+    from tqdm.auto import tqdm
+
+    params, static, opt_state, optimizer = state
+    steps = y_tr.shape[0] // cfg.batch_size
+    perm = np.random.default_rng([cfg.seed, epoch]).permutation(y_tr.shape[0])
+    loss_sum, n_bad = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
+    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}", disable=not progress, mininterval=1.0, leave=False)
+    for i in bar:
+        b = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+        params, opt_state, loss, ok = train_step(params, static, opt_state, optimizer, y_tr[b], x_tr[b])
+        loss_sum = loss_sum + jnp.where(ok, loss, 0.0)
+        n_bad = n_bad + (~ok).astype(jnp.int32)
+        if progress and (i % 100 == 99):
+            bar.set_postfix(train=f"{float(loss_sum) / max(1, i + 1 - int(n_bad)):.3f}",
+                            val=f"{val_losses[-1]:.3f}" if val_losses else "-")
+    bar.close()
+    return params, opt_state, loss_sum, n_bad
 
 
 def _fingerprint(params) -> str:
@@ -303,9 +355,9 @@ def load_checkpoint_flow(out, flow_config: FlowConfig, train_config: TrainConfig
                          which: str = "best") -> ConditionalFlow:
     """Rebuild the flow from ``out/checkpoint.eqx`` (``which`` = ``"best"`` or ``"last"``)."""
     flow = make_flow(jr.fold_in(jr.key(train_config.seed), 0), flow_config, x_mean, x_std, low, high)
-    params, static = _partition(flow)
+    params, static = trainable_partition(flow)
     state = json.loads((Path(out) / "checkpoint.json").read_text())
     steps = max(1, int(state["identity"]["n_rows"] * (1 - train_config.val_fraction)) // train_config.batch_size)
-    opt_state = _optimizer(train_config, steps).init(params)
+    opt_state = make_optimizer(train_config, steps).init(params)
     p, _, b = eqx.tree_deserialise_leaves(Path(out) / "checkpoint.eqx", (params, opt_state, params))
     return eqx.tree_at(lambda f: f.flow, flow, eqx.combine(b if which == "best" else p, static))

@@ -37,6 +37,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from ..model import ProvabgsModel, validate_inputs
     from ..params import DERIVED_NAMES, THETA_NAMES
+    from ..photometry import flux_to_mag
     from ..plotting import plot_spectrum
 
     basis = args.basis  # None: package basis; a directory: PROVABGS text files
@@ -57,7 +58,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"  {name:20s} {value: .6g}")
     print(f"{'band':16s} {'flux [nmgy]':>14s} {'AB mag':>9s}")
     for name, f in zip(model.filters.names, flux):
-        print(f"{name:16s} {f:14.6g} {22.5 - 2.5 * np.log10(f):9.4f}")
+        print(f"{name:16s} {f:14.6g} {flux_to_mag(f):9.4f}")
     print("derived properties:")
     for name, value in zip(DERIVED_NAMES, props):
         print(f"  {name:20s} {value: .6g}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
+
 __all__ = ["add_parser"]
 
 
@@ -44,7 +46,7 @@ def _fit(args) -> int:
     bands = resolve_filter_names(args.bands if "," not in args.bands else tuple(args.bands.split(",")))
     mag, sig, _ = read_mag_catalogue(args.catalog, mag_cols=_cols(args.mag_cols), err_cols=_cols(args.err_cols), units=args.units)
     if mag.shape[1] != len(bands):
-        raise ValueError(f"{mag.shape[1]} magnitude columns but {len(bands)} bands {bands}")
+        raise InputError(f"{mag.shape[1]} magnitude columns but {len(bands)} bands {bands}")
     noise = fit_noise_model(mag, sig, bands, n_bins=args.n_bins, scatter=args.scatter,
                             meta={"catalogue": Path(args.catalog).name, "derived_by": "sedflow-jax noise fit"})
     noise.save(args.out)

@@ -27,7 +27,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--basis", default=None, help="directory of PROVABGS basis text files (default: package basis)")
     p.add_argument("--burst-rule", choices=("fsps_quirk", "age"), default="fsps_quirk")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--abort-after-chunks", type=int, default=None, help=argparse.SUPPRESS)  # tests: simulate a kill
     p.set_defaults(func=_simulate)
 
 
@@ -42,7 +41,7 @@ def _simulate(args: argparse.Namespace) -> int:
     basis = load_provabgs_basis(args.basis) if args.basis else None
     sim, meta = build_simulator(cfg, noise=noise, ssp=args.ssp, basis=basis)
     res = simulate_to_hdf5(sim, meta, args.out, chunk=args.chunk, resume=args.resume, overwrite=args.overwrite,
-                           progress=not args.no_progress, _abort_after_chunks=args.abort_after_chunks)
+                           progress=not args.no_progress)
     print(f"wrote {res['path']}: {res['n']} rows, {res['n_valid']} valid (flags == 0), "
           f"{res['rows_per_s']:.0f} rows/s in this run")
     for name in FLAG_BITS:

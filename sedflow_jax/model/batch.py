@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..params import N_THETA, THETA_NAMES
+from ..priors.sedflow import BETA_SIMPLEX_ATOL
 from .provabgs import ProvabgsModel
 
 __all__ = ["validate_inputs", "photometry_batch", "properties_batch", "batched"]
@@ -22,7 +23,6 @@ VALID_RANGES = {
     "tau_ism": (0.0, 20.0),
     "dust_index": (-5.0, 5.0),
 }
-BETA_SUM_ATOL = 1e-4  # the simplex constraint, checked in float64 on the host
 
 
 def validate_inputs(theta, redshift, *, z_max: float) -> tuple[np.ndarray, np.ndarray]:
@@ -63,9 +63,9 @@ def validate_inputs(theta, redshift, *, z_max: float) -> tuple[np.ndarray, np.nd
     if (beta < 0).any():
         col = int(np.argmax((beta < 0).any(axis=0)))
         fail(beta[:, col] < 0, f"negative SFH weight '{THETA_NAMES[1 + col]}'")
-    off = np.abs(beta.sum(axis=1) - 1) > BETA_SUM_ATOL
+    off = np.abs(beta.sum(axis=1) - 1) > BETA_SIMPLEX_ATOL
     if off.any():
-        fail(off, f"SFH weights beta1..beta4 not summing to 1 (|sum - 1| > {BETA_SUM_ATOL})")
+        fail(off, f"SFH weights beta1..beta4 not summing to 1 (|sum - 1| > {BETA_SIMPLEX_ATOL})")
     for name, (lo, hi) in VALID_RANGES.items():
         col = THETA_NAMES.index(name)
         out = (theta[:, col] < lo) | (theta[:, col] > hi)
@@ -100,10 +100,12 @@ def batched(fn, model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096
             block_rows: int | None = -1) -> np.ndarray:
     """Apply ``fn(model, theta_i, z_i)`` over a catalogue in fixed-size padded chunks.
 
-    The last chunk is padded (with the first row) so every call has the same shape and the
-    compiled function is reused; padding is dropped from the output. Memory stays bounded by
-    ``chunk_size``. ``block_rows`` (default: :func:`default_block_rows`) splits each chunk into
-    vmapped blocks evaluated sequentially inside the same compiled call.
+    Every call has the shape ``(chunk_size, ...)``, whatever the catalogue's length: a short catalogue
+    and the last chunk are padded (with the first row) and the padding dropped from the output, so one
+    compile serves every catalogue (a row's value does not depend on the padding). Memory stays bounded
+    by ``chunk_size``. ``block_rows`` (default: :func:`default_block_rows`) splits each chunk into
+    vmapped blocks evaluated sequentially inside the same compiled call. A catalogue with no rows
+    raises ValueError.
     """
     if block_rows == -1:
         block_rows = default_block_rows()
@@ -112,7 +114,9 @@ def batched(fn, model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096
     else:
         theta, redshift = np.atleast_2d(theta), np.atleast_1d(redshift)
     n = theta.shape[0]
-    size = min(chunk_size, n)
+    if n == 0:
+        raise ValueError("no rows to evaluate (theta has 0 rows)")
+    size = int(chunk_size)
     out = []
     for start in range(0, n, size):
         th = theta[start : start + size]

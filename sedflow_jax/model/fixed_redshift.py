@@ -24,7 +24,8 @@ from jaxtyping import Array, Float
 
 from ..constants import PC10_MPC
 from ..params import N_THETA
-from .provabgs import HIGHEST, ZMET_MAX, ZMET_MIN, ProvabgsModel, _flux_const
+from .host_tables import flux_constant
+from .provabgs import HIGHEST, ZMET_MAX, ZMET_MIN, ProvabgsModel
 from .pwlinear import PiecewiseLinear
 from .sfh import bin_edges, bin_midpoints, oldest_bin_midpoint
 from .ssp_interp import gather_bilinear, linear_weights
@@ -118,7 +119,7 @@ class FixedRedshiftModel(eqx.Module):
             raise RuntimeError("filter window longer than window_length(model)")
         d_l = float(model.cosmology.luminosity_distance(z_arr))
         dist_factor = (1 + z) / (d_l * d_l + PC10_MPC**2)
-        log_scale = np.log(dist_factor * _flux_const(model.lsun_erg_per_s))
+        log_scale = np.log(dist_factor * flux_constant(model.lsun_erg_per_s))
         as_arr = lambda a: jnp.asarray(a, dtype)  # noqa: E731
         return cls(
             n_young=model.n_young,

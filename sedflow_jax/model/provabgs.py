@@ -12,7 +12,8 @@ photon-counting AB photometry integrated on the SED's own wavelength grid.
 
 Bins whose edges lie below the age of the universe at ``z_max`` have redshift-independent
 midpoints; their age-interpolated SSP spectra are precomputed on the host (float64, stored in the
-model dtype). Only the oldest few bins and the burst interpolate the table at run time.
+model dtype; :mod:`sedflow_jax.model.host_tables`). Only the oldest few bins and the burst interpolate
+the table at run time.
 """
 
 from __future__ import annotations
@@ -26,22 +27,20 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ..constants import (
-    BIRTH_CLOUD_LOG10_AGE_YR,
     C_AA_PER_S,
     L_SUN_ERG_PER_S,
     MPC_CM,
-    NMGY_PER_MAGGY,
     PC10_MPC,
     PROVABGS_ZSUN,
 )
 from ..params import N_THETA
+from ..photometry import flux_to_mag
 from .basis import NMFBasis
 from .cosmology import Cosmology, planck13
 from .dust import DustCurves
 from .filters import FilterSet, load_filters
 from .pwlinear import PiecewiseLinear
 from .sfh import (
-    MASTER_EDGES_GYR,
     N_BIN,
     avg_sfr,
     bin_edges,
@@ -50,7 +49,15 @@ from .sfh import (
     nmf_mass_fractions,
     oldest_bin_midpoint,
 )
-from .ssp_interp import age_weights_np, gather_bilinear, linear_weights
+from .host_tables import (
+    band_window_lengths,
+    crop_to_bands,
+    flux_constant,
+    precompute_fixed_bins,
+    runtime_sub_fractions,
+    trapezoid_widths,
+)
+from .ssp_interp import gather_bilinear, linear_weights
 
 __all__ = ["ProvabgsModel", "ZMET_MIN", "ZMET_MAX", "BurstRule"]
 
@@ -60,14 +67,6 @@ ZMET_MAX = 4.49043431e-2
 HIGHEST = jax.lax.Precision.HIGHEST
 BurstRule = Literal["fsps_quirk", "age"]
 SSPSampling = Literal["midpoint", "integrated"]
-_N_SUB_HOST = 512  # sub-ages per bin for 'integrated' sampling of redshift-independent bins
-_N_SUB_RUNTIME = 8  # ... and of the oldest bins at run time (SSPs evolve slowly there)
-
-
-def _flux_const(lsun_erg_per_s: float) -> float:
-    # Lsun / (4 pi Mpc^2) in erg/s/cm^2, times nanomaggies per maggy: folded on the host in
-    # float64 so that no float32 intermediate ever holds Lsun in erg/s or d_L in cm.
-    return lsun_erg_per_s / (4.0 * np.pi * MPC_CM**2) * NMGY_PER_MAGGY
 
 
 class ProvabgsModel(eqx.Module):
@@ -138,77 +137,28 @@ class ProvabgsModel(eqx.Module):
                 for redshift-independent bins, 8 at run time for the oldest bins).
             dtype: float dtype of the arrays (default: JAX's default float, float32 unless x64).
         """
-        from ..sps.bc03 import default_ssp_table
-        from ..sps.io import load_ssp_table
-        from ..sps.table import SSPTable
-        from .basis import load_default_basis
-
-        if burst_rule not in ("fsps_quirk", "age"):
-            raise ValueError(f"burst_rule must be 'fsps_quirk' or 'age', got {burst_rule!r}")
-        if ssp_sampling not in ("midpoint", "integrated"):
-            raise ValueError(f"ssp_sampling must be 'midpoint' or 'integrated', got {ssp_sampling!r}")
-        if ssp is None:
-            ssp = default_ssp_table()
-        elif not isinstance(ssp, SSPTable):
-            ssp = load_ssp_table(ssp)
-        from .basis import load_provabgs_basis
-
-        if basis is None:
-            basis = load_default_basis()
-        elif not isinstance(basis, NMFBasis):
-            basis = load_provabgs_basis(basis)
+        ssp, basis = _resolve_tables(ssp, basis, burst_rule, ssp_sampling)
         dtype = dtype or jnp.result_type(float)
         fset = filters if isinstance(filters, FilterSet) else load_filters(filters, dtype=dtype)
         cosmo = planck13(dtype)
         if not (0.0 < z_max <= cosmo.z_max):
             raise ValueError(f"z_max must lie in (0, {cosmo.z_max}], got {z_max}")
 
-        wave = np.asarray(ssp.wave_aa, np.float64)
-        lnu = np.asarray(ssp.lnu_lsun_per_hz_per_msun, np.float64)
-        if crop_to_filters:
-            lo, hi = fset.wave_range_aa()
-            i0 = max(int(np.searchsorted(wave, lo / (1.0 + z_max), side="right")) - 2, 0)
-            i1 = min(int(np.searchsorted(wave, hi, side="left")) + 2, wave.size)
-            if wave[0] > lo / (1.0 + z_max) or wave[-1] < hi:
-                raise ValueError(
-                    f"SSP table covers {wave[0]:.0f}-{wave[-1]:.0f} A, but filters {fset.names} at "
-                    f"0 <= z <= {z_max} need {lo / (1 + z_max):.0f}-{hi:.0f} A rest frame"
-                )
-            wave, lnu = wave[i0:i1], lnu[..., i0:i1]
-        # trapezoid weights: integral of g dlambda_obs / lambda_obs = sum g_i * dlambda_i / lambda_i
-        dw = np.empty_like(wave)
-        dw[1:-1] = 0.5 * (wave[2:] - wave[:-2])
-        dw[0] = 0.5 * (wave[1] - wave[0])
-        dw[-1] = 0.5 * (wave[-1] - wave[-2])
-
-        band_windows = _band_windows(fset, wave, z_max)
+        wave, lnu = crop_to_bands(ssp, fset, z_max) if crop_to_filters else (
+            np.asarray(ssp.wave_aa, np.float64), np.asarray(ssp.lnu_lsun_per_hz_per_msun, np.float64))
+        dw = trapezoid_widths(wave)
+        band_windows = band_window_lengths(fset, wave, z_max)
         log10_age = np.asarray(ssp.log10_age_gyr, np.float64)
         t_age_min = float(cosmo.age(jnp.asarray(z_max, dtype)))
-        n_fixed = int(np.sum(MASTER_EDGES_GYR[1:] <= t_age_min))
-        if n_fixed < 1:
-            raise ValueError(f"z_max = {z_max} leaves no redshift-independent bins")
-        lo_edge, hi_edge = MASTER_EDGES_GYR[:n_fixed], MASTER_EDGES_GYR[1 : n_fixed + 1]
-        host_fracs = np.array([0.5]) if ssp_sampling == "midpoint" else (np.arange(_N_SUB_HOST) + 0.5) / _N_SUB_HOST
-        sub_ages = lo_edge[:, None] + (hi_edge - lo_edge)[:, None] * host_fracs
-        w_age = age_weights_np(log10_age, sub_ages.ravel()).reshape(n_fixed, host_fracs.size, -1).mean(axis=1)
-        young = log10_age <= BIRTH_CLOUD_LOG10_AGE_YR - 9.0 + 1e-9
-        w_young, w_old = w_age * young, w_age * ~young
-        has_young = np.any(w_young > 0, axis=1)
-        n_young = int(np.sum(has_young))
-        if not np.all(has_young[:n_young]):
-            raise ValueError("SSP age grid gives young (<= 10 Myr) weight to non-leading bins")
-        if MASTER_EDGES_GYR[n_fixed] <= 10.0 ** (BIRTH_CLOUD_LOG10_AGE_YR - 9.0) * 1.2:
-            raise ValueError("run-time bins must be older than the birth-cloud age")
-        fixed_young = np.einsum("ka,maw->kmw", w_young[:n_young], lnu).reshape(n_young * ssp.n_met, -1)
-        fixed_old = np.einsum("ka,maw->kmw", w_old, lnu).reshape(n_fixed * ssp.n_met, -1)
+        fixed = precompute_fixed_bins(log10_age, lnu, t_age_min, z_max, ssp_sampling)
 
         zsun = zsun_table if zsun_table is not None else float(dict(ssp.attrs).get("zsun", 0.0142))
         as_arr = lambda a: jnp.asarray(a, dtype)  # noqa: E731
         return cls(
             burst_rule=burst_rule,
             z_max=float(z_max),
-            n_fixed=n_fixed,
-            n_young=n_young,
+            n_fixed=fixed.n_fixed,
+            n_young=fixed.n_young,
             log10_zmet_offset=float(np.log10(zsun / PROVABGS_ZSUN)),
             ssp_attrs=tuple(sorted((str(k), str(v)) for k, v in dict(ssp.attrs).items())),
             basis_name=str(dict(basis.attrs).get("name", "custom")),
@@ -216,15 +166,15 @@ class ProvabgsModel(eqx.Module):
             # the table's own solar luminosity (BC03: 3.826e33), else PROVABGS's 3.846e33
             lsun_erg_per_s=float(dict(ssp.attrs).get("lsun_erg_per_s", L_SUN_ERG_PER_S)),
             ssp_sampling=ssp_sampling,
-            runtime_sub_fracs=(0.5,) if ssp_sampling == "midpoint" else tuple(float(f) for f in (np.arange(_N_SUB_RUNTIME) + 0.5) / _N_SUB_RUNTIME),
+            runtime_sub_fracs=runtime_sub_fractions(ssp_sampling),
             wave_aa=as_arr(wave),
             trapz_dln_wave=as_arr(dw / wave),
             log10_zmet_grid=as_arr(ssp.log10_zmet),
             log10_age_grid=as_arr(log10_age),
             ssp_lnu=as_arr(lnu),
             ssp_surv=as_arr(ssp.mstar_surv_frac),
-            fixed_young=as_arr(fixed_young),
-            fixed_old=as_arr(fixed_old),
+            fixed_young=as_arr(fixed.young),
+            fixed_old=as_arr(fixed.old),
             sfh_basis=PiecewiseLinear.from_nodes(basis.t_lookback_gyr, basis.sfh, dtype),
             zh_basis=PiecewiseLinear.from_nodes(basis.t_lookback_gyr, basis.zh, dtype),
             dust=DustCurves.on_grid(wave, dtype),
@@ -240,6 +190,14 @@ class ProvabgsModel(eqx.Module):
     @property
     def n_band(self) -> int:
         return self.filters.n_band
+
+    def checked_redshift(self, redshift):
+        """``redshift`` in the model dtype; raises (``equinox.error_if``, also inside ``jit``) outside
+        ``[0, z_max]``: band windows, precomputed bins and the cosmology table assume that range (they
+        would clamp silently)."""
+        redshift = jnp.asarray(redshift, self.dtype)
+        return eqx.error_if(redshift, (redshift < 0) | (redshift > self.z_max),
+                            f"redshift outside the model's range [0, z_max = {self.z_max}]")
 
     def _unpack(self, theta):
         theta = jnp.asarray(theta, self.dtype)
@@ -323,13 +281,13 @@ class ProvabgsModel(eqx.Module):
         return (1 + redshift) / (d_l * d_l + PC10_MPC**2)
 
     def __call__(self, theta, redshift) -> Float[Array, " n_band"]:
-        """Fluxes of one galaxy in nanomaggies, one per filter."""
+        """Fluxes of one galaxy in nanomaggies, one per filter (raises for z outside [0, z_max])."""
         theta = self._unpack(theta)
-        redshift = jnp.asarray(redshift, self.dtype)
+        redshift = self.checked_redshift(redshift)
         lnu = self.rest_lnu_unit_mass(theta, redshift)
         band = self._band_integrals(lnu * self.trapz_dln_wave, redshift)
         # log-space product of the large and small factors: no float32 overflow or underflow
-        log_scale = theta[0] * jnp.log(10.0) + jnp.log(self._distance_factor(redshift) * _flux_const(self.lsun_erg_per_s))
+        log_scale = theta[0] * jnp.log(10.0) + jnp.log(self._distance_factor(redshift) * flux_constant(self.lsun_erg_per_s))
         return band / self.filters.ab_norm * jnp.exp(log_scale)
 
     photometry = __call__
@@ -341,11 +299,11 @@ class ProvabgsModel(eqx.Module):
         z = 0 and 10 pc (the flux floor of the distance factor): M = 22.5 - 2.5 log10(f_nmgy).
         """
         theta = self._unpack(theta)
-        lnu = self.rest_lnu_unit_mass(theta, jnp.asarray(redshift, self.dtype))
+        lnu = self.rest_lnu_unit_mass(theta, self.checked_redshift(redshift))
         z0 = jnp.zeros((), self.dtype)
         band = self._band_integrals(lnu * self.trapz_dln_wave, z0)
-        log_scale = theta[0] * jnp.log(10.0) + jnp.log(self._distance_factor(z0) * _flux_const(self.lsun_erg_per_s))
-        return 22.5 - 2.5 * jnp.log10(band / self.filters.ab_norm * jnp.exp(log_scale))
+        log_scale = theta[0] * jnp.log(10.0) + jnp.log(self._distance_factor(z0) * flux_constant(self.lsun_erg_per_s))
+        return flux_to_mag(band / self.filters.ab_norm * jnp.exp(log_scale))
 
     def _band_integrals(self, lnu_dln: Float[Array, " n_wave"], redshift) -> Float[Array, " n_band"]:
         """sum_i L_nu,i R(lambda_i (1+z)) dlambda_i / lambda_i over each band's window of nodes.
@@ -366,7 +324,7 @@ class ProvabgsModel(eqx.Module):
     def observed_spectrum(self, theta, redshift) -> tuple[Float[Array, " n_wave"], Float[Array, " n_wave"]]:
         """Observed-frame wavelength (A) and f_lambda in 1e-17 erg/s/cm^2/A (PROVABGS units)."""
         theta = self._unpack(theta)
-        redshift = jnp.asarray(redshift, self.dtype)
+        redshift = self.checked_redshift(redshift)
         lnu = self.rest_lnu_unit_mass(theta, redshift)
         wave_obs = self.wave_aa * (1 + redshift)
         # f_lambda,obs = L_nu c / lambda_rest^2 / (4 pi d_L^2 (1 + z)); fold constants first
@@ -382,7 +340,7 @@ class ProvabgsModel(eqx.Module):
         conventions (burst older than the universe dropped; burst mass takes its bin's Z).
         """
         theta = self._unpack(theta)
-        redshift = jnp.asarray(redshift, self.dtype)
+        redshift = self.checked_redshift(redshift)
         h = self.history(theta, redshift)
         args = (theta[0], h["m"], h["psi_hat"], h["edges"], h["f_burst"], h["t_burst"], h["t_age"])
         sfr_100 = avg_sfr(*args, 0.1)
@@ -411,13 +369,23 @@ class ProvabgsModel(eqx.Module):
 assert N_BIN == 42
 
 
-def _band_windows(fset: FilterSet, wave_aa: np.ndarray, z_max: float) -> tuple[int, ...]:
-    """Number of SED nodes each band can touch for any 0 <= z <= z_max (+ margin)."""
-    z = np.linspace(0.0, z_max, 4001)
-    windows = []
-    for b in range(fset.n_band):
-        w = np.asarray(fset.wave_aa[b, : fset.n_nodes[b]], np.float64)
-        lo = np.searchsorted(wave_aa, w[0] / (1 + z), side="right") - 1
-        hi = np.searchsorted(wave_aa, w[-1] / (1 + z), side="left")
-        windows.append(min(int(np.max(hi - lo)) + 3, wave_aa.size))
-    return tuple(windows)
+def _resolve_tables(ssp, basis, burst_rule: str, ssp_sampling: str):
+    """Check the build options; load the SSP table and the NMF basis (defaults when None)."""
+    from ..sps.bc03 import default_ssp_table
+    from ..sps.io import load_ssp_table
+    from ..sps.table import SSPTable
+    from .basis import load_default_basis, load_provabgs_basis
+
+    if burst_rule not in ("fsps_quirk", "age"):
+        raise ValueError(f"burst_rule must be 'fsps_quirk' or 'age', got {burst_rule!r}")
+    if ssp_sampling not in ("midpoint", "integrated"):
+        raise ValueError(f"ssp_sampling must be 'midpoint' or 'integrated', got {ssp_sampling!r}")
+    if ssp is None:
+        ssp = default_ssp_table()
+    elif not isinstance(ssp, SSPTable):
+        ssp = load_ssp_table(ssp)
+    if basis is None:
+        basis = load_default_basis()
+    elif not isinstance(basis, NMFBasis):
+        basis = load_provabgs_basis(basis)
+    return ssp, basis

@@ -1,6 +1,7 @@
 """Priors over the PROVABGS parameters and the bijection to the flow space."""
 
 from .sedflow import (
+    BETA_SIMPLEX_ATOL,
     SEDFLOW_BOUNDS,
     FlowToPhysical,
     SEDflowPrior,
@@ -11,6 +12,7 @@ from .sedflow import (
 )
 
 __all__ = [
+    "BETA_SIMPLEX_ATOL",
     "SEDFLOW_BOUNDS",
     "FlowToPhysical",
     "SEDflowPrior",

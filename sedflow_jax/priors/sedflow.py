@@ -31,7 +31,13 @@ __all__ = [
     "flow_to_physical",
     "physical_to_flow",
     "log_abs_det_jacobian",
+    "BETA_SIMPLEX_ATOL",
 ]
+
+#: The SFH weights beta1..beta4 lie on the simplex: |sum - 1| <= this (the one tolerance: prior density,
+#: model input checks). float32 draws through flow_to_physical miss 1 by ~1e-7; 1e-4 also admits
+#: parameters that went through float32 files and text, and rejects genuinely wrong inputs.
+BETA_SIMPLEX_ATOL = 1e-4
 
 LOG10_GAMMA_RANGE = (float(np.log10(4.5e-5)), float(np.log10(1.5e-2)))
 _LOW = np.array([7.0, 0, 0, 0, 0, 0.01, LOG10_GAMMA_RANGE[0], LOG10_GAMMA_RANGE[0], 0, 0, -2.0])
@@ -141,7 +147,7 @@ class SEDflowPrior(eqx.Module):
     def log_prob(self, theta: Float[Array, "... 12"]) -> Float[Array, "..."]:
         """Log density of physical vectors on the simplex chart (see module docstring)."""
         u = physical_to_flow(theta)
-        on_simplex = jnp.abs(jnp.sum(theta[..., 1:5], -1) - 1) < 1e-5
+        on_simplex = jnp.abs(jnp.sum(theta[..., 1:5], -1) - 1) <= BETA_SIMPLEX_ATOL
         lp = self.log_prob_flow(u) - log_abs_det_jacobian(u)
         return jnp.where(on_simplex & jnp.all(theta[..., 1:5] >= 0, -1), lp, -jnp.inf)
 

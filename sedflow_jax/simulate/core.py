@@ -3,8 +3,9 @@
 Randomness is **per row**: row ``i`` uses ``jr.fold_in(base_key, i)``, so the rows do not depend on
 the chunk size, the number of devices or where a run was resumed. Cuts are per-row **flags**, not
 deletions: every draw keeps its row (its position is its index), and ``flags`` (uint8 bit mask,
-:data:`FLAG_BITS`) says why a row is unusable; ``flags == 0`` are the training rows. The counts of
-each flag are stored with the set and printed by the CLI, so no cut is silent.
+:data:`FLAG_BITS`, bits of the package-wide :data:`sedflow_jax.flags.FLAGS`) says why a row is unusable;
+``flags == 0`` are the training rows. The counts of each flag are stored with the set and printed by
+the CLI, so no cut is silent.
 
 Layers (``docs/style`` §2.3): :meth:`Simulator.row` is the one-galaxy kernel; :func:`simulate_chunk`
 is the one compiled step (``vmap`` over row indices, fixed chunk size, sharded over all local
@@ -15,9 +16,8 @@ host drivers.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,10 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ..model import ProvabgsModel
 from ..params import FLOW_NAMES, THETA_NAMES
 from ..priors.sedflow import flow_to_physical, sedflow_prior
-from .noise import NoiseModel, flux_to_mag, load_noise_model, sigma_flux_to_mag
+from ..errors import InputError
+from ..flags import FLAGS
+from ..photometry import XLayout, flux_to_mag, sigma_flux_to_mag
+from .noise import NoiseModel, load_noise_model
 
 __all__ = [
     "FLAG_BITS",
@@ -44,14 +47,16 @@ __all__ = [
     "COLUMNS",
 ]
 
-#: Per-row cut flags (bit values). A row is a training row iff flags == 0.
-FLAG_BITS: dict[str, int] = {
-    "sigma_nonpositive": 1,  # a band drew sigma_m <= 0 (SEDflow removes these)
-    "nonfinite": 2,  # any non-finite theta, z, flux, sigma or x entry
-    "flux_obs_nonpositive": 4,  # noisy flux <= 0 in a band: magnitude undefined (x non-finite)
-    "outside_mag_range": 8,  # noiseless magnitude outside the reference range (only with mag_cut)
-    "redshift_outside_model": 16,  # z outside [0, model z_max] (only with a user redshift distribution)
-}
+#: The per-row cut flags a simulation sets (name -> bit, from :data:`sedflow_jax.flags.FLAGS`; training-set
+#: format 2). A row is a training row iff flags == 0.
+#:
+#: * ``missing_value``: any non-finite theta, z, flux, sigma or x entry;
+#: * ``flux_nonpositive``: noisy flux <= 0 in a band (magnitude, so x, undefined);
+#: * ``error_nonpositive``: a band drew sigma_m <= 0 (SEDflow removes these);
+#: * ``redshift_outside_range``: z outside [0, model z_max] (only with a user redshift distribution);
+#: * ``outside_mag_range``: noiseless magnitude outside the reference range (only with mag_cut).
+FLAG_BITS: dict[str, int] = {name: FLAGS[name] for name in (
+    "missing_value", "flux_nonpositive", "error_nonpositive", "redshift_outside_range", "outside_mag_range")}
 
 #: Stored per-row columns (name -> description); shapes are (n,) or (n, k).
 COLUMNS = ("theta", "theta_flow", "redshift", "flux_nmgy", "flux_obs_nmgy", "sigma_flux_nmgy", "x", "flags")
@@ -131,7 +136,7 @@ class Simulator(eqx.Module):
         flux = self.model(theta, jnp.clip(z, 0.0, self.model.z_max))
         sigma_f, flux_obs = self.noise.apply(k_noise, flux)
         mag_obs = flux_to_mag(flux_obs)
-        x = jnp.concatenate([mag_obs, sigma_flux_to_mag(sigma_f, flux_obs), z[None]])
+        x = XLayout(self.n_band).assemble(mag_obs, sigma_flux_to_mag(sigma_f, flux_obs), z)
         finite = (jnp.all(jnp.isfinite(theta)) & jnp.all(jnp.isfinite(u)) & jnp.isfinite(z)
                   & jnp.all(jnp.isfinite(flux)) & jnp.all(jnp.isfinite(flux_obs))
                   & jnp.all(jnp.isfinite(sigma_f)) & jnp.all(jnp.isfinite(x)))
@@ -139,11 +144,11 @@ class Simulator(eqx.Module):
         out_mag = jnp.any((mag_true < self.mag_range[:, 0]) | (mag_true > self.mag_range[:, 1]) | ~jnp.isfinite(mag_true))
         bit = lambda cond, name: jnp.where(cond, jnp.uint8(FLAG_BITS[name]), jnp.uint8(0))  # noqa: E731
         flags = (
-            bit(jnp.any(~(sigma_f > 0)) & jnp.all(flux > 0), "sigma_nonpositive")
-            | bit(~finite, "nonfinite")
-            | bit(jnp.any(flux_obs <= 0), "flux_obs_nonpositive")
+            bit(jnp.any(~(sigma_f > 0)) & jnp.all(flux > 0), "error_nonpositive")
+            | bit(~finite, "missing_value")
+            | bit(jnp.any(flux_obs <= 0), "flux_nonpositive")
             | bit(out_mag & self.mag_cut, "outside_mag_range")
-            | bit(~z_ok, "redshift_outside_model")
+            | bit(~z_ok, "redshift_outside_range")
         )
         return {
             "theta": theta,
@@ -214,9 +219,6 @@ def build_simulator(
     """
     import numpyro.distributions as dist
 
-    from .. import __version__
-    from ..sps.bc03 import default_ssp_path
-
     dtype = dtype or jnp.result_type(float)
     z_lo, z_hi = map(float, config.redshift_range)
     if model is None:
@@ -227,15 +229,23 @@ def build_simulator(
     redshift_dist = dist.Uniform(jnp.asarray(z_lo, dtype), jnp.asarray(z_hi, dtype)) if redshift_dist is None else redshift_dist
     noise = load_noise_model(dtype=dtype) if noise is None else noise
     if tuple(noise.bands) != tuple(model.filters.names):
-        raise ValueError(f"noise model bands {noise.bands} do not match the filters {model.filters.names}; "
+        raise InputError(f"noise model bands {noise.bands} do not match the filters {model.filters.names}; "
                          "fit a noise model for these bands (sedflow-jax noise fit)")
     if config.mag_range is not None:
         mag_range = np.asarray(config.mag_range, np.float64)
         if mag_range.shape != (model.n_band, 2):
-            raise ValueError(f"mag_range must be ({model.n_band}, 2), got {mag_range.shape}")
+            raise InputError(f"mag_range must be ({model.n_band}, 2), got {mag_range.shape}")
     else:
         mag_range = np.asarray(noise.mag_range, np.float64)
     sim = Simulator(model, prior, redshift_dist, noise, jnp.asarray(mag_range, dtype), bool(config.mag_cut))
+    return sim, _metadata(config, model, prior, redshift_dist, noise, mag_range, ssp)
+
+
+def _metadata(config: SimulationConfig, model: ProvabgsModel, prior, redshift_dist, noise: NoiseModel,
+              mag_range: np.ndarray, ssp) -> dict:
+    """JSON-able provenance of a training set (its identity for resume is drawn from it)."""
+    from .. import __version__
+    from ..sps.bc03 import default_ssp_path
 
     if ssp is None:
         ssp_path = default_ssp_path()
@@ -244,7 +254,7 @@ def build_simulator(
         ssp_desc = {"path": str(Path(ssp).name), "sha256": _file_sha256(ssp)}
     else:
         ssp_desc = {"path": "in-memory SSPTable", "sha256": None}
-    meta = {
+    return {
         "config": asdict(config) | {"bands": list(model.filters.names)},
         "package": "sedflow_jax",
         "package_version": __version__,
@@ -266,11 +276,10 @@ def build_simulator(
         "mag_range": mag_range.round(6).tolist(),
         "flag_bits": FLAG_BITS,
         "row_key": "jax.random.fold_in(jax.random.key(seed), row_index), split into (theta, z, noise)",
-        "x_columns": [f"mag_{b}" for b in model.filters.names] + [f"sigma_mag_{b}" for b in model.filters.names] + ["redshift"],
+        "x_columns": XLayout(len(model.filters.names)).feature_names(model.filters.names),
         "theta_names": list(THETA_NAMES),
         "flow_names": list(FLOW_NAMES),
     }
-    return sim, meta
 
 
 #: Rows per device per compiled step. Fixed, and steps are aligned to multiples of it, so every row is

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from importlib import resources
 from pathlib import Path
@@ -35,6 +34,9 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ..errors import InputError
+from ..photometry import flux_to_mag, sigma_flux_to_mag, sigma_mag_to_flux
+
 __all__ = [
     "NoiseModel",
     "fit_noise_model",
@@ -42,31 +44,11 @@ __all__ = [
     "default_noise_model_path",
     "read_mag_catalogue",
     "validate_noise_model",
-    "MAG_ZP_NMGY",
-    "LN10_OVER_2P5",
-    "flux_to_mag",
-    "sigma_flux_to_mag",
 ]
 
-MAG_ZP_NMGY = 22.5  # m = 22.5 - 2.5 log10(f / nmgy)
-LN10_OVER_2P5 = math.log(10.0) / 2.5  # sigma_f = LN10_OVER_2P5 * f * sigma_m
 FAINT_SLOPE_DEX_PER_MAG = 0.4  # sky-limited extrapolation: constant sigma_f => sigma_m ~ 10^(0.4 m)
 NOISE_FORMAT = "sedflow_jax.noise_model.gaussian_mag/1"
 SDSS_MGS_COLUMNS = {"mag": (1, 2, 3, 4, 5), "err": (10, 11, 12, 13, 14), "z": 0}  # MLZ SDSS_MGS layout
-
-
-def flux_to_mag(flux_nmgy):
-    """AB magnitude from flux in nanomaggies (NaN for flux <= 0)."""
-    xp = jnp if isinstance(flux_nmgy, jax.Array) else np
-    f = xp.where(flux_nmgy > 0, flux_nmgy, xp.nan)
-    return MAG_ZP_NMGY - 2.5 * xp.log10(f)
-
-
-def sigma_flux_to_mag(sigma_nmgy, flux_nmgy):
-    """Magnitude uncertainty 2.5/ln10 * sigma_f / f (NaN for flux <= 0)."""
-    xp = jnp if isinstance(flux_nmgy, jax.Array) else np
-    f = xp.where(flux_nmgy > 0, flux_nmgy, xp.nan)
-    return sigma_nmgy / (LN10_OVER_2P5 * f)
 
 
 class NoiseModel(eqx.Module):
@@ -126,7 +108,7 @@ class NoiseModel(eqx.Module):
         """
         k_sig, k_obs = jr.split(key)
         sigma_mag = self.sample_sigma_mag(k_sig, flux_to_mag(flux_nmgy))
-        sigma_flux = LN10_OVER_2P5 * flux_nmgy * sigma_mag
+        sigma_flux = sigma_mag_to_flux(sigma_mag, flux_nmgy)
         noise = jr.normal(k_obs, flux_nmgy.shape, flux_nmgy.dtype) * sigma_flux
         return sigma_flux, flux_nmgy + noise
 
@@ -152,12 +134,12 @@ class NoiseModel(eqx.Module):
     @classmethod
     def from_dict(cls, d: dict, dtype=None) -> "NoiseModel":
         if d.get("format") != NOISE_FORMAT:
-            raise ValueError(f"not a noise-model table: format {d.get('format')!r}, expected {NOISE_FORMAT!r}")
+            raise InputError(f"not a noise-model table: format {d.get('format')!r}, expected {NOISE_FORMAT!r}")
         dtype = dtype or jnp.result_type(float)
         arr = lambda k: jnp.asarray(np.asarray(d[k], np.float64), dtype)  # noqa: E731
         nodes = arr("mag_nodes")
         if nodes.ndim != 2 or nodes.shape[0] != len(d["bands"]):
-            raise ValueError(f"mag_nodes must be (n_band, n_node) with n_band = {len(d['bands'])}, got {nodes.shape}")
+            raise InputError(f"mag_nodes must be (n_band, n_node) with n_band = {len(d['bands'])}, got {nodes.shape}")
         return cls(nodes, arr("log10_median_sigma_mag"), arr("log10_scatter_sigma_mag"), arr("mag_range"),
                    tuple(d["bands"]), json.dumps(d.get("meta", {}), sort_keys=True))
 
@@ -179,7 +161,7 @@ def load_noise_model(path: str | os.PathLike | None = None, dtype=None) -> Noise
     try:
         d = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"noise-model table {path} is not valid JSON: {err}") from None
+        raise InputError(f"noise-model table {path} is not valid JSON: {err}") from None
     return NoiseModel.from_dict(d, dtype)
 
 
@@ -206,22 +188,22 @@ def read_mag_catalogue(path: str | os.PathLike, *, mag_cols=None, err_cols=None,
     mag_cols = tuple(SDSS_MGS_COLUMNS["mag"] if mag_cols is None else mag_cols)
     err_cols = tuple(SDSS_MGS_COLUMNS["err"] if err_cols is None else err_cols)
     if len(mag_cols) != len(err_cols):
-        raise ValueError(f"{len(mag_cols)} value columns but {len(err_cols)} error columns")
+        raise InputError(f"{len(mag_cols)} value columns but {len(err_cols)} error columns")
     delim = "," if path.suffix.lower() == ".csv" else None
     try:
         data = np.loadtxt(path, comments="#", delimiter=delim, ndmin=2)
     except ValueError as err:
-        raise ValueError(f"cannot parse catalogue {path} as numbers: {err}") from None
+        raise InputError(f"cannot parse catalogue {path} as numbers: {err}") from None
     need = max(mag_cols + err_cols + ((z_col,) if z_col is not None else ()))
     if data.shape[1] <= need:
-        raise ValueError(f"catalogue {path} has {data.shape[1]} columns; column {need} was requested")
+        raise InputError(f"catalogue {path} has {data.shape[1]} columns; column {need} was requested")
     val, err = data[:, mag_cols], data[:, err_cols]
     if units == "nmgy":
         mag, sig = flux_to_mag(val), sigma_flux_to_mag(err, val)
     elif units == "mag":
         mag, sig = val, err
     else:
-        raise ValueError(f"units must be 'mag' or 'nmgy', got {units!r}")
+        raise InputError(f"units must be 'mag' or 'nmgy', got {units!r}")
     z = data[:, z_col] if z_col is not None else None
     return mag, sig, z
 
@@ -246,13 +228,13 @@ def fit_noise_model(mag, sigma_mag, bands=("u", "g", "r", "i", "z"), *, n_bins: 
     if mag.shape != sigma_mag.shape or mag.ndim != 2 or mag.shape[1] != len(bands):
         raise ValueError(f"mag and sigma_mag must both be (n, {len(bands)}); got {mag.shape} and {sigma_mag.shape}")
     if scatter not in ("mad", "std"):
-        raise ValueError(f"scatter must be 'mad' or 'std', got {scatter!r}")
+        raise InputError(f"scatter must be 'mad' or 'std', got {scatter!r}")
     nodes, med, scat, rng, n_used = [], [], [], [], []
     for b in range(len(bands)):
         ok = np.isfinite(mag[:, b]) & np.isfinite(sigma_mag[:, b]) & (sigma_mag[:, b] > 0)
         m, s = mag[ok, b], sigma_mag[ok, b]
         if m.size < 3 * n_bins:
-            raise ValueError(f"band {bands[b]!r}: {m.size} usable rows, need at least {3 * n_bins} for {n_bins} bins")
+            raise InputError(f"band {bands[b]!r}: {m.size} usable rows, need at least {3 * n_bins} for {n_bins} bins")
         order = np.argsort(m)
         m, s = m[order], s[order]
         parts = np.array_split(np.arange(m.size), n_bins)

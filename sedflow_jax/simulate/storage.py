@@ -9,7 +9,7 @@ Layout (one row per draw, in row-index order; ``flags == 0`` marks training rows
     /flux_obs_nmgy    (n, B)   float32   noisy fluxes f + N(0, sigma)
     /sigma_flux_nmgy  (n, B)   float32   flux uncertainties
     /x                (n, 2B+1) float32  flow conditioning vector (mags, sigma_mags, z)
-    /flags            (n,)     uint8     cut bit mask (FLAG_BITS)
+    /flags            (n,)     uint8     cut bit mask (FLAG_BITS: bits of sedflow_jax.flags.FLAGS)
 
 Root attributes: ``format``, ``format_version``, ``n_rows``, ``n_committed`` (rows known to be on
 disk, updated after each flushed chunk), ``complete`` (set only at the very end), ``identity``
@@ -21,6 +21,12 @@ reopens the partial file, checks its identity, and continues from ``n_committed`
 function of their index, so re-writing rows after a crash between the data write and the commit
 cannot duplicate or change anything. Every dataset carries HDF5's fletcher32 checksum per chunk, so
 corruption is detected on read.
+
+Format versions: 2 (today) stores the package-wide flag bits (:data:`sedflow_jax.flags.FLAGS`). Format 1
+stored its own bits (:data:`V1_FLAG_BITS`: 1 sigma_nonpositive, 2 nonfinite, 4 flux_obs_nonpositive,
+8 outside_mag_range, 16 redshift_outside_model); version-1 files still load, their training rows
+(``flags == 0``) are the same rows, and their flags and ``n_flag_<name>`` counts are translated to
+today's names and bits when read (:func:`flags_from_format_1`), so bit 16 never means a redshift flag.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import h5py
 import jax.random as jr
 import numpy as np
 
+from ..errors import InputError
 from ..io import partial_path
 from ..io.hdf5 import open_hdf5
 from .core import FLAG_BITS, SimulationConfig, Simulator, describe_flags, iter_chunks
@@ -41,6 +48,8 @@ from .core import FLAG_BITS, SimulationConfig, Simulator, describe_flags, iter_c
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "V1_FLAG_BITS",
+    "flags_from_format_1",
     "H5_CHUNK_ROWS",
     "TrainingSetError",
     "TrainingSetExistsError",
@@ -50,13 +59,32 @@ __all__ = [
 ]
 
 FORMAT = "sedflow_jax.training_set"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Format 1's flag bits: old name -> (old bit, today's name in :data:`sedflow_jax.flags.FLAGS`).
+V1_FLAG_BITS = {
+    "sigma_nonpositive": (1, "error_nonpositive"),
+    "nonfinite": (2, "missing_value"),
+    "flux_obs_nonpositive": (4, "flux_nonpositive"),
+    "outside_mag_range": (8, "outside_mag_range"),
+    "redshift_outside_model": (16, "redshift_outside_range"),
+}
+_V1_TABLE = np.zeros(256, np.uint8)
+for _v in range(256):
+    for _old, (_bit, _new) in V1_FLAG_BITS.items():
+        if _v & _bit:
+            _V1_TABLE[_v] |= FLAG_BITS[_new]
+
+
+def flags_from_format_1(flags: np.ndarray) -> np.ndarray:
+    """A format-1 flags column in today's bits (0 stays 0: the same training rows)."""
+    return _V1_TABLE[np.asarray(flags, np.uint8)]
 H5_CHUNK_ROWS = 4096  # HDF5 storage chunk (rows); fixed so the layout does not depend on --chunk
 _COMPRESSION = {"compression": "lzf", "shuffle": True, "fletcher32": True}
 
 
-class TrainingSetError(ValueError):
-    """A training-set file is missing, partial, corrupt or not a training set."""
+class TrainingSetError(InputError):
+    """A training-set file is missing, partial, corrupt or not a training set (a user error: the CLI
+    prints it as one line)."""
 
 
 class TrainingSetExistsError(TrainingSetError, FileExistsError):
@@ -132,8 +160,6 @@ def simulate_to_hdf5(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
-    _abort_after_chunks: int | None = None,
-    _abort_before_commit: bool = False,
 ) -> dict:
     """Simulate ``meta['config']['n']`` rows into ``out`` (HDF5), chunk by chunk.
 
@@ -176,18 +202,11 @@ def simulate_to_hdf5(
     try:
         bar = tqdm(total=n, initial=start, unit="rows", unit_scale=True, disable=not progress,
                    desc=out.name, smoothing=0.1, mininterval=0.5)
-        for j, (r0, rows) in enumerate(iter_chunks(sim, key, start, n, chunk)):
+        for r0, rows in iter_chunks(sim, key, start, n, chunk):
+            write_chunk(fh, r0, rows)
             m = rows["flags"].shape[0]
-            for name, arr in rows.items():
-                fh[name][r0 : r0 + m] = arr
-            fh.flush()
-            if _abort_before_commit and _abort_after_chunks is not None and j + 1 >= _abort_after_chunks:
-                os._exit(75)  # test hook: die like a kill -9 between data write and commit
-            fh.attrs["n_committed"] = r0 + m
-            fh.flush()
+            commit_rows(fh, r0 + m)
             bar.update(m)
-            if _abort_after_chunks is not None and j + 1 >= _abort_after_chunks:
-                os._exit(75)  # test hook: die like a kill -9 right after a commit
         bar.close()
         counts = _count_flags(fh["flags"], n)
         for k, v in counts.items():
@@ -199,6 +218,20 @@ def simulate_to_hdf5(
     os.replace(part, out)
     dt = time.perf_counter() - t0
     return {"path": str(out), **counts, "seconds": dt, "rows_per_s": (n - start) / dt if dt > 0 else float("nan")}
+
+
+def write_chunk(fh, r0: int, rows: dict) -> None:
+    """Write one chunk of rows at ``r0`` and flush; rows count only once committed (:func:`commit_rows`)."""
+    m = rows["flags"].shape[0]
+    for name, arr in rows.items():
+        fh[name][r0 : r0 + m] = arr
+    fh.flush()
+
+
+def commit_rows(fh, n_committed: int) -> None:
+    """Mark the first ``n_committed`` rows as written (a resumed run continues from there)."""
+    fh.attrs["n_committed"] = n_committed
+    fh.flush()
 
 
 def _count_flags(ds, n: int, block: int = 1 << 20) -> dict[str, int]:
@@ -229,6 +262,10 @@ def check_training_set(path: str | os.PathLike, *, verify_data: bool = False) ->
         attrs = dict(fh.attrs)
         if attrs.get("format") != FORMAT:
             raise TrainingSetError(f"{path} is not a sedflow_jax training set (format attribute {attrs.get('format')!r})")
+        version = int(attrs.get("format_version", 1))
+        if version not in (1, FORMAT_VERSION):
+            raise TrainingSetError(f"{path}: training-set format version {version}; this sedflow_jax reads 1 and "
+                                   f"{FORMAT_VERSION}")
         n = int(attrs.get("n_rows", -1))
         if not bool(attrs.get("complete", False)) or int(attrs.get("n_committed", -1)) != n:
             raise TrainingSetError(
@@ -254,6 +291,10 @@ def check_training_set(path: str | os.PathLike, *, verify_data: bool = False) ->
             if int(np.sum(flags == 0)) != int(attrs["n_valid"]):
                 raise TrainingSetError(f"{path}: stored n_valid = {attrs['n_valid']} does not match the flags column")
     attrs["metadata"] = meta
+    if version == 1:  # old flag names and bits -> today's
+        for old, (_, new) in V1_FLAG_BITS.items():
+            if f"n_flag_{old}" in attrs:
+                attrs[f"n_flag_{new}"] = attrs.pop(f"n_flag_{old}")
     return attrs
 
 
@@ -265,7 +306,7 @@ def load_training_set(path: str | os.PathLike, *, valid_only: bool = True, colum
         columns: dataset names to read (default all).
         rows: a slice of rows to read (default all).
     """
-    check_training_set(path)
+    version = int(check_training_set(path).get("format_version", 1))
     columns = tuple(columns) if columns is not None else ("theta", "theta_flow", "redshift", "flux_nmgy",
                                                            "flux_obs_nmgy", "sigma_flux_nmgy", "x", "flags")
     rows = rows or slice(None)
@@ -273,6 +314,8 @@ def load_training_set(path: str | os.PathLike, *, valid_only: bool = True, colum
         with h5py.File(path, "r") as fh:
             flags = fh["flags"][rows]
             keep = flags == 0 if valid_only else slice(None)
+            if version == 1:
+                flags = flags_from_format_1(flags)
             out = {c: (fh[c][rows][keep] if c != "flags" else flags[keep]) for c in columns}
     except OSError as err:
         raise TrainingSetError(f"{path}: corrupt data ({err})") from None

@@ -20,6 +20,7 @@ import os
 
 import numpy as np
 
+from sedflow_jax.errors import InputError
 from sedflow_jax.sps.resample import log_wave_edges, rebin_flux_conserving
 from sedflow_jax.sps.table import SSPTable
 
@@ -41,7 +42,7 @@ _INSTALL_HELP = (
 def _import_fsps():
     """Import python-fsps, raising RuntimeError with install instructions when unavailable."""
     if not os.environ.get("SPS_HOME"):
-        raise RuntimeError(f"SPS_HOME is not set. {_INSTALL_HELP}")
+        raise InputError(f"the environment variable SPS_HOME is not set. {_INSTALL_HELP}")
     try:
         import fsps  # noqa: PLC0415  (top-level python-fsps, not this module)
     except Exception as err:  # ImportError, or FSPS' own errors about missing data files
@@ -70,7 +71,7 @@ def build_fsps_table(
         no living-only fraction (None).
 
     Raises:
-        RuntimeError: if python-fsps or its data (``SPS_HOME``) is unavailable.
+        InputError: if ``SPS_HOME`` is not set; RuntimeError: if python-fsps cannot be imported.
     """
     fsps = _import_fsps()
     sp = fsps.StellarPopulation(zcontinuous=1, sfh=0, dust_type=4, imf_type=1)
@@ -103,10 +104,25 @@ def build_fsps_table(
     lnu = np.maximum(lnu, 0.0)  # FSPS can return tiny negative values; L_nu >= 0 is required
     # Mass at the youngest age is 1 up to rounding; clip so validation's (0, 1] holds.
     surv = np.minimum(np.stack(mass_rows), 1.0)
+    attrs = _fsps_attrs(fsps, sp, zsol, n_wave, wave_min_aa, wave_max_aa, n_negative)
+    return SSPTable(
+        log10_zmet=np.log10(zlegend),
+        log10_age_gyr=log_age_yr - 9.0,
+        wave_aa=centres,
+        lnu_lsun_per_hz_per_msun=lnu,
+        mstar_surv_frac=surv,
+        wave_edges_aa=edges,
+        mstar_liv_frac=None,
+        attrs=attrs,
+    )
+
+
+def _fsps_attrs(fsps, sp, zsol: float, n_wave: int, wave_min_aa: float, wave_max_aa: float, n_negative: int) -> dict:
+    """The table's provenance attributes (FSPS version, libraries, settings, units, citations)."""
     libraries = getattr(sp, "libraries", None)
     if libraries is not None:  # e.g. (b'mist', b'miles', b'DL07  ')
         libraries = tuple((x.decode() if isinstance(x, bytes) else str(x)).strip() for x in libraries)
-    attrs = {
+    return {
         "kind": "fsps",
         "source_file": "python-fsps " + str(getattr(fsps, "__version__", "unknown")),
         "sps_home": os.environ.get("SPS_HOME", ""),
@@ -133,13 +149,3 @@ def build_fsps_table(
         "citations": "Conroy, Gunn & White 2009, ApJ 699, 486; Conroy & Gunn 2010, ApJ 712, 833; "
         "Choi et al. 2016, ApJ 823, 102 (MIST); Chabrier 2003, PASP 115, 763",
     }
-    return SSPTable(
-        log10_zmet=np.log10(zlegend),
-        log10_age_gyr=log_age_yr - 9.0,
-        wave_aa=centres,
-        lnu_lsun_per_hz_per_msun=lnu,
-        mstar_surv_frac=surv,
-        wave_edges_aa=edges,
-        mstar_liv_frac=None,
-        attrs=attrs,
-    )

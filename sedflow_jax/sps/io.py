@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sedflow_jax.errors import InputError
 from sedflow_jax.io.hdf5 import open_hdf5
 from sedflow_jax.sps.table import SSPTable, validate_ssp_arrays
 
@@ -106,16 +107,16 @@ def _read_float(fh, key: str, path: Path, required: bool) -> np.ndarray | None:
     obj = fh.get(key)
     if obj is None:
         if required:
-            raise ValueError(
+            raise InputError(
                 f"{path}: missing dataset '{key}' (a DSPS-format SSP file needs {', '.join(DSPS_KEYS)})"
             )
         return None
     if not isinstance(obj, h5py.Dataset):
-        raise ValueError(f"{path}: '{key}' is a {type(obj).__name__}, expected a numeric dataset")
+        raise InputError(f"{path}: '{key}' is a {type(obj).__name__}, expected a numeric dataset")
     try:
         return np.asarray(obj[()], dtype=np.float64)
     except (TypeError, ValueError, OSError) as err:
-        raise ValueError(f"{path}: dataset '{key}' cannot be read as float64 ({err})") from err
+        raise InputError(f"{path}: dataset '{key}' cannot be read as float64 ({err})") from err
 
 
 def load_ssp_table(path: str | os.PathLike) -> SSPTable:
@@ -144,7 +145,7 @@ def load_ssp_table(path: str | os.PathLike) -> SSPTable:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: SSP table file not found")
-    with open_hdf5(path) as fh:
+    with open_hdf5(path, error=InputError) as fh:
         lgmet, lgage, wave, flux = (_read_float(fh, k, path, True) for k in DSPS_KEYS)
         edges = _read_float(fh, "ssp_wave_edges", path, False)
         surv = _read_float(fh, "ssp_mstar_surv", path, False)
@@ -152,7 +153,7 @@ def load_ssp_table(path: str | os.PathLike) -> SSPTable:
         try:
             attrs = {str(k): _attr_to_str(v) for k, v in fh.attrs.items()}
         except OSError as err:
-            raise ValueError(f"{path}: cannot read file attributes ({err})") from err
+            raise InputError(f"{path}: cannot read file attributes ({err})") from err
     if surv is None:
         if lgmet.ndim == 1 and lgage.ndim == 1:
             surv = np.ones((lgmet.shape[0], lgage.shape[0]))
@@ -162,14 +163,19 @@ def load_ssp_table(path: str | os.PathLike) -> SSPTable:
             UserWarning,
             stacklevel=2,
         )
-    validate_ssp_arrays(lgmet, lgage, wave, flux, surv, edges, source=str(path))
+    try:
+        validate_ssp_arrays(lgmet, lgage, wave, flux, surv, edges, source=str(path))
+    except InputError:
+        raise
+    except ValueError as err:  # the arrays came from the user's file: name it as a user error
+        raise InputError(str(err)) from None
     if liv is not None:
         if liv.shape != surv.shape:
-            raise ValueError(
+            raise InputError(
                 f"{path}: 'ssp_mstar_liv' has shape {liv.shape}, expected (n_met, n_age) = {surv.shape}"
             )
         if not np.all(np.isfinite(liv)) or np.any(liv <= 0) or np.any(liv > 1.0 + 1e-6):
-            raise ValueError(f"{path}: 'ssp_mstar_liv' must lie in (0, 1] (mass per Msun formed)")
+            raise InputError(f"{path}: 'ssp_mstar_liv' must lie in (0, 1] (mass per Msun formed)")
     attrs["path"] = str(path)
     return SSPTable(
         log10_zmet=lgmet,

@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
+from ..errors import InputError
 from ._checks import as_draws, as_samples, check_positive_int
 
 __all__ = ["CLASSIFIERS", "CompareResult", "c2st", "compare_posteriors", "wasserstein_over_sigma"]
@@ -41,10 +42,10 @@ def wasserstein_over_sigma(samples_a, samples_b) -> np.ndarray:
     a = as_draws(samples_a, "samples_a")
     b = as_draws(samples_b, "samples_b")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"samples_a and samples_b must have the same n_param; got {a.shape[1]} and {b.shape[1]}.")
+        raise InputError(f"samples_a and samples_b must have the same n_param; got {a.shape[1]} and {b.shape[1]}.")
     sigma = b.std(axis=0, ddof=1)
     if np.any(sigma <= 0):
-        raise ValueError(f"samples_b has zero spread in parameters {np.flatnonzero(sigma <= 0).tolist()}; "
+        raise InputError(f"samples_b has zero spread in parameters {np.flatnonzero(sigma <= 0).tolist()}; "
                          "W/sigma is undefined.")
     w = np.array([stats.wasserstein_distance(a[:, k], b[:, k]) for k in range(a.shape[1])])
     return w / sigma
@@ -82,15 +83,15 @@ def c2st(samples_a, samples_b, *, seed: int = 1, n_folds: int = 5, classifier: s
     a = as_draws(samples_a, "samples_a")
     b = as_draws(samples_b, "samples_b")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"samples_a and samples_b must have the same n_param; got {a.shape[1]} and {b.shape[1]}.")
+        raise InputError(f"samples_a and samples_b must have the same n_param; got {a.shape[1]} and {b.shape[1]}.")
     if classifier not in CLASSIFIERS:
-        raise ValueError(f"classifier must be one of {CLASSIFIERS}; got {classifier!r}.")
+        raise InputError(f"classifier must be one of {CLASSIFIERS}; got {classifier!r}.")
     n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
     n = min(a.shape[0], b.shape[0])
     if max_samples is not None:
         n = min(n, check_positive_int(max_samples, "max_samples", minimum=n_folds))
     if n < n_folds:
-        raise ValueError(f"c2st needs at least n_folds={n_folds} draws per set; got {n}.")
+        raise InputError(f"c2st needs at least n_folds={n_folds} draws per set; got {n}.")
     try:
         from sklearn.model_selection import StratifiedKFold, cross_val_score
     except ImportError as err:  # scikit-learn is an optional dependency
@@ -141,7 +142,7 @@ def compare_posteriors(samples_a, samples_b, *, sample_axis: int = 0, with_c2st:
     a = as_samples(samples_a, "samples_a", sample_axis=sample_axis)
     b = as_samples(samples_b, "samples_b", sample_axis=sample_axis)
     if a.shape[1:] != b.shape[1:]:
-        raise ValueError(f"samples_a and samples_b must share (n_gal, n_param); got {a.shape[1:]} and {b.shape[1:]}.")
+        raise InputError(f"samples_a and samples_b must share (n_gal, n_param); got {a.shape[1:]} and {b.shape[1:]}.")
     n_gal = a.shape[1]
     w = np.stack([wasserstein_over_sigma(a[:, i], b[:, i]) for i in range(n_gal)])
     acc = np.array([c2st(a[:, i], b[:, i], **c2st_kwargs) for i in range(n_gal)]) if with_c2st else None

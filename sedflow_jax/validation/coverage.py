@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 from scipy import stats
 
+from ..errors import InputError
 from ._checks import as_levels, as_ranks, check_positive_int
 from .ranks import sbc_ranks
 
@@ -95,7 +96,7 @@ def pp_band(n_gal: int, grid, *, cl: float = 0.95) -> tuple[np.ndarray, np.ndarr
     """
     n_gal = check_positive_int(n_gal, "n_gal")
     if not 0.0 < cl < 1.0:
-        raise ValueError(f"cl must be in (0, 1); got {cl}.")
+        raise InputError(f"cl must be in (0, 1); got {cl}.")
     x = np.asarray(grid, dtype=np.float64)
     lower = stats.binom.ppf((1 - cl) / 2, n_gal, x) / n_gal
     upper = stats.binom.ppf((1 + cl) / 2, n_gal, x) / n_gal

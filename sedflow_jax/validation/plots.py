@@ -1,12 +1,17 @@
 """Validation figures: SBC rank histograms, p-p curves, TARP coverage, corner overlays.
 
-matplotlib is imported lazily (Agg backend) inside each function; every figure is written
-atomically with :func:`sedflow_jax.plotting.save_figure` and closed. Each function returns the path.
+matplotlib is imported lazily inside each function. Figures are ``matplotlib.figure.Figure`` objects,
+not pyplot figures, so nothing here chooses a backend or touches pyplot's state (a notebook keeps its
+inline backend; only the CLI picks Agg). Every figure is written atomically with
+:func:`sedflow_jax.plotting.save_figure`. Each function returns the path.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..errors import InputError
+from ..plotting import new_figure
 
 from ._checks import as_draws, as_ranks
 
@@ -36,7 +41,7 @@ def plot_sbc_histograms(ranks, path, *, param_names=None, n_bins: int = 10, n_dr
     lo = stats.binom.ppf((1 - cl) / 2, n_gal, p)
     hi = stats.binom.ppf((1 + cl) / 2, n_gal, p)
     edges = np.linspace(0, 1, n_bins + 1)
-    plt, fig, axes = _grid(n_param)
+    fig, axes = _grid(n_param)
     for j, ax in enumerate(axes[:n_param]):
         ax.fill_between(edges, np.append(lo, lo[-1]), np.append(hi, hi[-1]), step="post", color="0.85",
                         label=f"{cl:.0%} band")
@@ -47,7 +52,7 @@ def plot_sbc_histograms(ranks, path, *, param_names=None, n_bins: int = 10, n_dr
         ax.set_xlabel("normalised rank")
     axes[0].set_ylabel("galaxies per bin")
     axes[0].legend(fontsize=7)
-    return _finish(plt, fig, axes, n_param, path)
+    return _finish(fig, axes, n_param, path)
 
 
 def plot_pp(ranks, path, *, param_names=None, cl: float = 0.95, n_grid: int = 101):
@@ -57,12 +62,7 @@ def plot_pp(ranks, path, *, param_names=None, cl: float = 0.95, n_grid: int = 10
     r = as_ranks(ranks)
     grid, ecdf = pp_curve(r, n_grid=n_grid)
     lo, hi = pp_band(r.shape[0], grid, cl=cl)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.8, 4.8))
+    fig, ax = new_figure(figsize=(4.8, 4.8))
     ax.fill_between(grid, lo, hi, color="0.85", label=f"{cl:.0%} binomial band")
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
     for j in range(r.shape[1]):
@@ -72,17 +72,12 @@ def plot_pp(ranks, path, *, param_names=None, cl: float = 0.95, n_grid: int = 10
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7, ncol=2)
-    return _save(plt, fig, path)
+    return _save(fig, path)
 
 
 def plot_tarp(result, path, *, cl: float = 0.95):
     """TARP expected coverage against credibility, with its bootstrap band if present."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.8, 4.8))
+    fig, ax = new_figure(figsize=(4.8, 4.8))
     if result.ecp_bootstrap is not None:
         lo, hi = result.band(cl)
         ax.fill_between(result.alpha, lo, hi, color="C0", alpha=0.25, label=f"{cl:.0%} bootstrap")
@@ -93,7 +88,7 @@ def plot_tarp(result, path, *, cl: float = 0.95):
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
-    return _save(plt, fig, path)
+    return _save(fig, path)
 
 
 def plot_corner_overlay(samples_a, samples_b, path, *, param_names=None, labels=("a", "b"), truth=None,
@@ -112,18 +107,13 @@ def plot_corner_overlay(samples_a, samples_b, path, *, param_names=None, labels=
     a = as_draws(samples_a, "samples_a")
     b = as_draws(samples_b, "samples_b")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"samples_a and samples_b must have the same n_param; got {a.shape[1]} and {b.shape[1]}.")
+        raise InputError(f"samples_a and samples_b must have the same n_param; got {a.shape[1]} and {b.shape[1]}.")
     n = a.shape[1]
     t = None if truth is None else np.asarray(truth, dtype=np.float64).reshape(n)
     both = np.concatenate([a, b])
     lims = np.percentile(both, [0.5, 99.5], axis=0).T
     lims[lims[:, 0] == lims[:, 1]] += np.array([-0.5, 0.5])
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(n, n, figsize=(1.8 * n + 1, 1.8 * n + 1), squeeze=False)
+    fig, axes = new_figure(n, n, figsize=(1.8 * n + 1, 1.8 * n + 1), squeeze=False)
     for i in range(n):
         for j in range(n):
             ax = axes[i, j]
@@ -153,7 +143,7 @@ def plot_corner_overlay(samples_a, samples_b, path, *, param_names=None, labels=
                 ax.set_ylabel(_name(param_names, i), fontsize=8)
             ax.tick_params(labelsize=6)
     axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.05, 1.0))
-    return _save(plt, fig, path)
+    return _save(fig, path)
 
 
 def _contour(ax, x, y, xlim, ylim, bins, levels, color):
@@ -172,28 +162,20 @@ def _name(names, j: int) -> str:
 
 
 def _grid(n_panel: int):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     ncol = min(4, n_panel)
     nrow = -(-n_panel // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 2.5 * nrow), squeeze=False)
-    return plt, fig, axes.ravel()
+    fig, axes = new_figure(nrow, ncol, figsize=(3.0 * ncol, 2.5 * nrow), squeeze=False)
+    return fig, axes.ravel()
 
 
-def _finish(plt, fig, axes, n_used: int, path):
+def _finish(fig, axes, n_used: int, path):
     for ax in axes[n_used:]:
         ax.set_visible(False)
     fig.tight_layout()
-    return _save(plt, fig, path)
+    return _save(fig, path)
 
 
-def _save(plt, fig, path):
+def _save(fig, path):
     from ..plotting import save_figure
 
-    try:
-        return save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)

@@ -31,6 +31,7 @@ import dataclasses
 
 import numpy as np
 
+from ..errors import InputError
 from ._checks import as_samples, as_truth, check_positive_int
 
 __all__ = ["TarpResult", "tarp_atc", "tarp_coverage", "tarp_credibility", "tarp_ecp"]
@@ -65,7 +66,7 @@ class TarpResult:
     def band(self, cl: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Central ``cl`` bootstrap band of ECP, ``(lower, upper)`` each ``(n_alpha,)``."""
         if self.ecp_bootstrap is None:
-            raise ValueError("no bootstrap: call tarp_coverage(..., n_bootstrap=N) with N > 0.")
+            raise InputError("no bootstrap: call tarp_coverage(..., n_bootstrap=N) with N > 0.")
         q = np.quantile(self.ecp_bootstrap, [(1 - cl) / 2, (1 + cl) / 2], axis=0)
         return q[0], q[1]
 
@@ -94,16 +95,16 @@ def tarp_credibility(samples, truth, references, *, metric: str = "euclidean", s
     if refs.ndim == 2:
         refs = refs[None]
     if refs.ndim != 3 or refs.shape[1:] != (n_gal, n_param) or refs.shape[0] == 0:
-        raise ValueError(f"Expected references.shape (n_refs, n_gal, n_param) with (n_gal, n_param) = "
+        raise InputError(f"Expected references.shape (n_refs, n_gal, n_param) with (n_gal, n_param) = "
                          f"{(n_gal, n_param)}; got references.shape {np.shape(references)}.")
     if not np.all(np.isfinite(refs)):
-        raise ValueError("references contains non-finite values (NaN/inf).")
+        raise InputError("references contains non-finite values (NaN/inf).")
     if metric not in ("euclidean", "manhattan"):
-        raise ValueError(f"metric must be 'euclidean' or 'manhattan'; got {metric!r}.")
+        raise InputError(f"metric must be 'euclidean' or 'manhattan'; got {metric!r}.")
     if scale is not None:
         s = np.asarray(scale, dtype=np.float64)
         if s.shape != (n_param,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
-            raise ValueError(f"scale must be {n_param} positive finite numbers; got {scale!r}.")
+            raise InputError(f"scale must be {n_param} positive finite numbers; got {scale!r}.")
         draws, theta, refs = draws / s, theta / s, refs / s
     chunk = max(1, _CHUNK_ELEMENTS // (n_draw * n_param))
     f = np.empty((n_gal, refs.shape[0]))
@@ -156,7 +157,7 @@ def tarp_coverage(samples, truth, *, n_refs: int = 1, rng=0, norm: bool = True, 
     if references is None:
         n_refs = check_positive_int(n_refs, "n_refs")
     if metric not in ("euclidean", "manhattan"):
-        raise ValueError(f"metric must be 'euclidean' or 'manhattan'; got {metric!r}.")
+        raise InputError(f"metric must be 'euclidean' or 'manhattan'; got {metric!r}.")
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     low, high = _box(theta, bounds)
     if references is None:
@@ -178,7 +179,7 @@ def tarp_atc(ecp, alpha) -> tuple[float, float]:
     ecp = np.asarray(ecp, dtype=np.float64)
     alpha = np.asarray(alpha, dtype=np.float64)
     if ecp.shape != alpha.shape or ecp.ndim != 1:
-        raise ValueError(f"ecp and alpha must be 1-D of equal length; got ecp.shape {ecp.shape}, alpha.shape {alpha.shape}.")
+        raise InputError(f"ecp and alpha must be 1-D of equal length; got ecp.shape {ecp.shape}, alpha.shape {alpha.shape}.")
     upper = alpha >= 0.5
     diff = ecp[upper] - alpha[upper]
     area = float(np.trapezoid(diff, alpha[upper])) if upper.sum() > 1 else 0.0
@@ -198,7 +199,7 @@ def tarp_ecp(credibility, alpha) -> np.ndarray:
     f = np.asarray(credibility, dtype=np.float64)
     alpha = np.asarray(alpha, dtype=np.float64)
     if f.size == 0 or not np.all(np.isfinite(f)):
-        raise ValueError("credibility must be a non-empty array of finite values.")
+        raise InputError("credibility must be a non-empty array of finite values.")
     flat = np.sort(f.ravel())
     return np.searchsorted(flat, alpha, side="left") / flat.size
 
@@ -211,12 +212,12 @@ def _box(theta: np.ndarray, bounds) -> tuple[np.ndarray, np.ndarray]:
         try:
             low, high = (np.asarray(b, dtype=np.float64) for b in bounds)
         except (TypeError, ValueError) as err:
-            raise ValueError(f"bounds must be a pair (low, high) of (n_param,) arrays; got {bounds!r}.") from err
+            raise InputError(f"bounds must be a pair (low, high) of (n_param,) arrays; got {bounds!r}.") from err
         if low.shape != (n_param,) or high.shape != (n_param,):
-            raise ValueError(f"bounds must be (low, high) with shapes ({n_param},); got {low.shape} and {high.shape}.")
+            raise InputError(f"bounds must be (low, high) with shapes ({n_param},); got {low.shape} and {high.shape}.")
     if not np.all(high > low):
         bad = np.flatnonzero(~(high > low)).tolist()
-        raise ValueError(f"TARP box has zero or negative width for parameters {bad} "
+        raise InputError(f"TARP box has zero or negative width for parameters {bad} "
                          f"({'bounds' if bounds is not None else 'range of truth'}); pass bounds=(low, high).")
     return low, high
 

@@ -60,3 +60,45 @@ def test_typed_key_required(tiny_posterior):
     _, post, (_, x) = tiny_posterior
     with pytest.raises(TypeError):
         post.sample(jr.PRNGKey(0), x[:2], 4)
+
+
+def test_sample_and_log_prob_compile_once_across_catalogue_lengths(tiny_posterior):
+    from tests.compile_count import count_compiles
+
+    _, post, (u, x) = tiny_posterior
+    n = 23  # a sample count no other test uses: the first call must compile
+    with count_compiles("_sample_chunk") as c:
+        draws = [post.sample(jr.key(4), x[:k], n) for k in (3, 7, 20)]
+    assert c.count == 1
+    assert [d.shape for d in draws] == [(3, n, 12), (7, n, 12), (20, n, 12)]
+    uu, xx = np.concatenate([u, u]), np.concatenate([x, x])  # 6000 rows: two chunks
+    post.log_prob(uu[:2], xx[:2])  # compiles (unless an earlier test did)
+    with count_compiles() as c:  # any compilation at all
+        lps = [post.log_prob(uu[:k], xx[:k]) for k in (3, 7, 20, 5000)]
+    assert c.count == 0
+    assert [lp.shape for lp in lps] == [(3,), (7,), (20,), (5000,)]
+    # chunked and padded evaluation = the flow's own density on the same rows
+    ref = np.asarray(post.flow.log_prob(jnp.asarray(u[:20]), jnp.asarray(x[:20])))
+    np.testing.assert_allclose(lps[2], ref, rtol=1e-6, atol=1e-5)
+    np.testing.assert_array_equal(lps[3][:20], lps[2])
+    assert post.log_prob(u[:6].reshape(2, 3, 11), x[0]).shape == (2, 3)
+
+
+def test_float64_inputs_follow_the_flow_dtype(tiny_posterior):
+    import jax
+
+    _, post, (u, x) = tiny_posterior
+    x64 = x[:5].astype(np.float64)
+    a = post.sample(jr.key(6), x[:5], 16)
+    b = post.sample(jr.key(6), x64, 16)
+    assert a.dtype == b.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    lp = post.log_prob(u[:5].astype(np.float64), x64)
+    assert lp.dtype == np.float32
+    np.testing.assert_array_equal(lp, post.log_prob(u[:5], x[:5]))
+    with jax.enable_x64(True):
+        c = post.sample(jr.key(6), x64, 16)
+        lp64 = post.log_prob(u[:5].astype(np.float64), x64)
+    assert c.dtype == np.float32 and lp64.dtype == np.float32
+    assert np.all(np.isfinite(c))
+    np.testing.assert_allclose(lp64, lp, rtol=1e-4, atol=1e-3)

@@ -68,6 +68,28 @@ def test_photometry_batch_chunks_compile_once(model_synth_default, draws, vmappe
     assert traces[0] == (12,)  # traced once for the vmapped single-galaxy kernel
 
 
+def test_photometry_batch_compiles_once_across_catalogue_lengths(model_synth_default, draws, vmapped):
+    """A fixed chunk shape: catalogues shorter than a chunk are padded, not compiled at their own size."""
+    from tests.compile_count import count_compiles
+
+    theta, z = draws
+    with count_compiles("_chunk_apply") as c:
+        outs = [photometry_batch(model_synth_default, theta[:k], z[:k], chunk_size=N_VMAP) for k in (3, 10, 50)]
+    assert c.count <= 1  # 0 when an earlier test compiled this chunk size already
+    with count_compiles() as c:  # once compiled, no length compiles anything
+        again = [photometry_batch(model_synth_default, theta[:k], z[:k], chunk_size=N_VMAP) for k in (4, 33, 64)]
+    assert c.count == 0
+    for k, out in zip((3, 10, 50, 4, 33, 64), outs + again):
+        assert out.shape == (k, 5)
+        np.testing.assert_allclose(out, vmapped[:k], rtol=VMAP_RTOL)
+    np.testing.assert_array_equal(again[2][:50], outs[2])  # a row's value does not depend on the padding
+
+
+def test_empty_catalogue_is_a_clear_error(model_synth_default):
+    with pytest.raises(ValueError, match="0 rows"):
+        photometry_batch(model_synth_default, np.zeros((0, 12)), np.zeros(0))
+
+
 def test_single_row_and_scalar_redshift(model_synth_default, draws, vmapped):
     theta, z = draws
     out = photometry_batch(model_synth_default, theta[3], z[3])
@@ -222,3 +244,20 @@ def test_blocked_chunks_equal_vmap(model_synth_default, draws, vmapped):
     theta, z = draws
     out = batched(_photometry, model_synth_default, theta, z, chunk_size=16, block_rows=4)
     np.testing.assert_allclose(out, vmapped, rtol=VMAP_RTOL)
+
+
+def test_redshift_beyond_z_max_raises_inside_jit_and_vmap(model_synth_default, draws):
+    """The public kernels check 0 <= z <= z_max (band windows, precomputed bins and the cosmology table
+    assume it and would clamp silently), also traced under jit and vmap."""
+    theta, _ = draws
+    m = model_synth_default
+    z_bad = m.z_max * 1.01
+    for fn in (m, m.properties, m.observed_spectrum, m.rest_frame_absmag):
+        with pytest.raises(Exception, match=r"redshift outside the model's range \[0, z_max = 1.0\]"):
+            jax.block_until_ready(eqx.filter_jit(fn)(jnp.asarray(theta[0], jnp.float32), z_bad))
+    zz = jnp.asarray([0.1, z_bad, 0.2], jnp.float32)
+    with pytest.raises(Exception, match="z_max"):
+        jax.block_until_ready(eqx.filter_jit(jax.vmap(m, in_axes=(None, 0)))(jnp.asarray(theta[0], jnp.float32), zz))
+    with pytest.raises(Exception, match="redshift outside"):
+        jax.block_until_ready(m(theta[0], -0.01))
+    assert np.all(np.isfinite(np.asarray(eqx.filter_jit(m)(jnp.asarray(theta[0], jnp.float32), m.z_max))))

@@ -180,3 +180,23 @@ def test_flow_distribution_samples_in_box():
     # it fills the box: each coordinate reaches within 1% of both ends
     span = FLOW_HIGH - FLOW_LOW
     assert np.all(u.min(0) < FLOW_LOW + 0.01 * span) and np.all(u.max(0) > FLOW_HIGH - 0.01 * span)
+
+
+def test_one_beta_simplex_tolerance_for_prior_and_model_checks():
+    """The prior density and the model's input check accept and reject the same near-simplex betas."""
+    from sedflow_jax.model import validate_inputs
+    from sedflow_jax.priors import BETA_SIMPLEX_ATOL
+
+    with jax.enable_x64(True):
+        prior = sedflow_prior(dtype=jnp.float64)
+        base = np.array(prior.sample(jax.random.PRNGKey(7), 1), np.float64)[0]
+        base[1:5] = [0.4, 0.3, 0.2, 0.1]
+        for factor, ok in ((0.5, True), (3.0, False)):
+            theta = base.copy()
+            theta[1] += factor * BETA_SIMPLEX_ATOL  # sum = 1 + factor * atol
+            assert np.isfinite(float(prior.log_prob(jnp.asarray(theta)))) == ok
+            if ok:
+                validate_inputs(theta, 0.1, z_max=0.2)
+            else:
+                with pytest.raises(ValueError, match="not summing to 1"):
+                    validate_inputs(theta, 0.1, z_max=0.2)

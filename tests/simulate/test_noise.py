@@ -7,8 +7,8 @@ import jax.random as jr
 import numpy as np
 import pytest
 
+from sedflow_jax.photometry import LN10_OVER_2P5
 from sedflow_jax.simulate.noise import (
-    LN10_OVER_2P5,
     fit_noise_model,
     load_noise_model,
     read_mag_catalogue,
@@ -91,4 +91,4 @@ def test_noise_cli_fit_and_validate(tmp_path, capsys):
     assert nm.bands == ("sdss2010-g", "sdss2010-r")
     assert main(["noise", "validate", str(cat), "--mag-cols", "0,1", "--err-cols", "2,3", "--model", str(out)]) == 0
     assert "PIT KS" in capsys.readouterr().out
-    assert main(["noise", "fit", str(tmp_path / "nope.txt"), "--out", str(out)]) == 1
+    assert main(["noise", "fit", str(tmp_path / "nope.txt"), "--out", str(out)]) == 2

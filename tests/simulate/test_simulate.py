@@ -97,8 +97,8 @@ def test_contents_and_flags(sim_meta):
     assert np.all((rows["redshift"] >= 0) & (rows["redshift"] <= 0.2))
     # every invalid row has a reason, every flagged row is really bad
     bad_obs = np.any(rows["flux_obs_nmgy"] <= 0, axis=1)
-    np.testing.assert_array_equal((rows["flags"] & FLAG_BITS["flux_obs_nonpositive"]) != 0, bad_obs)
-    np.testing.assert_array_equal((rows["flags"] & FLAG_BITS["sigma_nonpositive"]) != 0,
+    np.testing.assert_array_equal((rows["flags"] & FLAG_BITS["flux_nonpositive"]) != 0, bad_obs)
+    np.testing.assert_array_equal((rows["flags"] & FLAG_BITS["error_nonpositive"]) != 0,
                                   np.any(rows["sigma_flux_nmgy"] <= 0, axis=1))
     c = describe_flags(rows["flags"])
     assert c["n"] == N_SMALL and c["n_valid"] == int(ok.sum())
@@ -113,7 +113,7 @@ def test_cut_counts_stored_and_mag_cut(sim_meta, tmp_path):
     assert attrs["n_valid"] == counts["n_valid"] == res["n_valid"]
     for name in FLAG_BITS:
         assert attrs[f"n_flag_{name}"] == counts[name] == res[name]
-    assert counts["flux_obs_nonpositive"] > 0  # the faint draws: cut, and counted
+    assert counts["flux_nonpositive"] > 0  # the faint draws: cut, and counted
     # magnitude cut to the reference catalogue range: flagged, counted, never silent
     from dataclasses import replace
 
@@ -174,12 +174,30 @@ def test_existing_output_and_partial_need_flags(sim_meta, tmp_path):
         simulate_to_hdf5(sim, meta, out, chunk=CHUNKS[0], progress=False)
 
 
+# The child dies like a kill -9 (os._exit: no cleanup, no close) after its STOP-th chunk: between the data
+# write and the commit (BEFORE=1) or right after the commit (BEFORE=0), by wrapping the storage steps.
 _CHILD = textwrap.dedent("""
-    import sys
-    from sedflow_jax.simulate import SimulationConfig, build_simulator, simulate_to_hdf5
+    import os, sys
+    from sedflow_jax.simulate import SimulationConfig, build_simulator, simulate_to_hdf5, storage
+    stop, before = int(sys.argv[3]), sys.argv[4] == "1"
+    calls = {{"write": 0, "commit": 0}}
+    write, commit = storage.write_chunk, storage.commit_rows
+
+    def dying_write(fh, r0, rows):
+        write(fh, r0, rows)
+        calls["write"] += 1
+        if before and calls["write"] >= stop:
+            os._exit(75)
+
+    def dying_commit(fh, n):
+        commit(fh, n)
+        calls["commit"] += 1
+        if not before and calls["commit"] >= stop:
+            os._exit(75)
+
+    storage.write_chunk, storage.commit_rows = dying_write, dying_commit
     sim, meta = build_simulator(SimulationConfig(n={n}, seed=3))
-    simulate_to_hdf5(sim, meta, sys.argv[1], chunk=int(sys.argv[2]), progress=False,
-                     _abort_after_chunks=int(sys.argv[3]), _abort_before_commit=sys.argv[4] == "1")
+    simulate_to_hdf5(sim, meta, sys.argv[1], chunk=int(sys.argv[2]), progress=False)
 """)
 
 
@@ -248,7 +266,7 @@ def test_custom_prior_and_redshift_distribution(sim_meta):
     assert np.all((rows["theta"][:, 0] >= 11.0) & (rows["theta"][:, 0] <= 11.5))
     beyond = rows["redshift"] > sim.model.z_max
     assert beyond.any()
-    np.testing.assert_array_equal((rows["flags"] & FLAG_BITS["redshift_outside_model"]) != 0, beyond)
+    np.testing.assert_array_equal((rows["flags"] & FLAG_BITS["redshift_outside_range"]) != 0, beyond)
 
 
 def test_untyped_key_rejected(sim_meta):
@@ -292,4 +310,38 @@ def test_cli_simulate_smoke(tmp_path, bc03_table):
     assert main(["simulate", "--n", "300", "--out", str(out), "--chunk", "128", "--seed", "1", "--no-progress"]) == 0
     attrs = check_training_set(out)
     assert attrs["n_rows"] == 300
-    assert main(["simulate", "--n", "300", "--out", str(out), "--no-progress"]) == 1  # exists: clear error, exit 1
+    assert main(["simulate", "--n", "300", "--out", str(out), "--no-progress"]) == 2  # exists: user error, exit 2
+
+
+def test_flags_use_the_shared_vocabulary_and_format_1_files_still_load(sim_meta, tmp_path):
+    """Training sets write sedflow_jax.flags.FLAGS bits (format 2); a format-1 file (old bits) loads with
+    the same training rows and its flags translated (old bit 16, redshift, is today's bit 8)."""
+    from sedflow_jax.flags import FLAGS
+    from sedflow_jax.simulate.storage import FORMAT_VERSION, V1_FLAG_BITS
+
+    assert FORMAT_VERSION == 2
+    assert all(FLAG_BITS[name] == FLAGS[name] for name in FLAG_BITS)
+    assert "outside_support" not in FLAG_BITS and FLAGS["outside_support"] == 16
+    sim, meta = sim_meta
+    path = tmp_path / "v1.h5"
+    simulate_to_hdf5(sim, meta, path, chunk=CHUNKS[1], progress=False)
+    new = load_training_set(path, valid_only=False)
+    new_attrs = check_training_set(path)
+    # rewrite it as format 1 would have: old bits, old count names (independent forward map)
+    to_old = {FLAGS[new_name]: bit for bit, new_name in V1_FLAG_BITS.values()}
+    old_flags = np.zeros_like(new["flags"])
+    for b_new, b_old in to_old.items():
+        old_flags |= np.where(new["flags"] & b_new, b_old, 0).astype(np.uint8)
+    with h5py.File(path, "r+") as fh:
+        fh.attrs["format_version"] = 1
+        fh["flags"][:] = old_flags
+        for old, (_, new_name) in V1_FLAG_BITS.items():
+            fh.attrs[f"n_flag_{old}"] = fh.attrs.pop(f"n_flag_{new_name}")
+    assert not np.array_equal(old_flags, new["flags"])  # the default set has flux_nonpositive rows: bits differ
+    again = load_training_set(path, valid_only=False)
+    np.testing.assert_array_equal(again["flags"], new["flags"])
+    valid_new = load_training_set(path)
+    np.testing.assert_array_equal(valid_new["x"], new["x"][new["flags"] == 0])
+    attrs = check_training_set(path)
+    for name in FLAG_BITS:
+        assert attrs[f"n_flag_{name}"] == new_attrs[f"n_flag_{name}"]

@@ -17,7 +17,7 @@ def test_info_on_a_file(tmp_path, capsys):
 def test_info_reports_bad_file(tmp_path, capsys):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"nope")
-    assert main(["ssp", "info", str(bad)]) == 1
+    assert main(["ssp", "info", str(bad)]) == 2
     assert "not a readable HDF5 file" in capsys.readouterr().err
 
 
@@ -39,7 +39,7 @@ def test_build_to_out(bc03_fits, tmp_path, capsys):
 
 def test_fsps_build_without_fsps(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("SPS_HOME", raising=False)
-    assert main(["ssp", "build", "--kind", "fsps", "--out", str(tmp_path / "f.h5")]) == 1
+    assert main(["ssp", "build", "--kind", "fsps", "--out", str(tmp_path / "f.h5")]) == 2
     assert "SPS_HOME" in capsys.readouterr().err
 
 

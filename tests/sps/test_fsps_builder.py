@@ -4,12 +4,13 @@ import importlib.util
 
 import pytest
 
+from sedflow_jax.errors import InputError
 from sedflow_jax.sps import build_fsps_table
 
 
-def test_missing_sps_home_raises_runtime_error(monkeypatch):
+def test_missing_sps_home_is_an_input_error(monkeypatch):
     monkeypatch.delenv("SPS_HOME", raising=False)
-    with pytest.raises(RuntimeError, match=r"SPS_HOME is not set.*pip install fsps"):
+    with pytest.raises(InputError, match=r"SPS_HOME is not set.*pip install fsps"):
         build_fsps_table(n_wave=10)
 
 

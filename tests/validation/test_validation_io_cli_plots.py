@@ -57,7 +57,7 @@ def test_cli_calibration(tmp_path, small_toy, capsys):
 
 def test_cli_calibration_needs_truth(tmp_path, small_toy, capsys):
     path = write_samples_file(tmp_path / "s.h5", small_toy[0])
-    assert main(["validate", "calibration", str(path)]) == 1
+    assert main(["validate", "calibration", str(path)]) == 2
     assert "no 'truth' dataset; pass --truth" in capsys.readouterr().err
     np.save(tmp_path / "t.npy", small_toy[1])
     assert main(["validate", "calibration", str(path), "--truth", str(tmp_path / "t.npy"), "--bootstrap", "0"]) == 0
@@ -74,7 +74,7 @@ def test_cli_compare(tmp_path, small_toy, capsys):
     rows = json.loads(out.read_text())["galaxies"]
     assert [r["galaxy"] for r in rows] == [0, 3] and all(r["c2st"] < 0.7 for r in rows)
     assert (tmp_path / "c" / "corner_3.png").stat().st_size > 0
-    assert main(["validate", "compare", str(a), str(b), "--galaxies", "99", "--no-c2st"]) == 1
+    assert main(["validate", "compare", str(a), str(b), "--galaxies", "99", "--no-c2st"]) == 2
     assert "out of range" in capsys.readouterr().err
 
 
