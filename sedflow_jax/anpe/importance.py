@@ -31,6 +31,7 @@ import paramax
 
 from ..photometry import SDSS_LAYOUT, Photometry, XLayout, gaussian_log_likelihood
 from ..priors.sedflow import flow_to_physical
+from ..keys import check_key
 from .infer import Posterior
 
 __all__ = ["ISResult", "importance_sample", "reweight_rows", "adapted_latent", "PARETO_K_MAX"]
@@ -123,12 +124,6 @@ def adapted_latent(eps: np.ndarray, log_w: np.ndarray, inflation: float, prior_n
     return tuple(jnp.asarray(v, jnp.float32) for v in (a * m_w, chol, np.sum(np.log(np.diag(chol)))))
 
 
-def _check_key(key) -> None:
-    """A typed PRNG key (``jax.random.key``), not a raw uint32 one."""
-    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
-        raise TypeError("key must be a typed PRNG key from jax.random.key(seed)")
-
-
 def importance_sample(key, posterior: Posterior, model, x, *, flux_nmgy=None, ivar=None, n_proposal: int = 65536,
                       n_samples: int = 1000, ess_min: float = 400.0, chunk: int = CHUNK, n_pilot: int = 0,
                       adapt_rounds: int = 2, inflation: float = ADAPT_INFLATION) -> ISResult:
@@ -153,7 +148,7 @@ def importance_sample(key, posterior: Posterior, model, x, *, flux_nmgy=None, iv
             curved degeneracies) is kept, its width and offset corrected; the weights stay exact. Only
             the final draws enter the result and its diagnostics.
     """
-    _check_key(key)
+    check_key(key)
     x = np.asarray(x, np.float32)
     if x.shape != (SDSS_LAYOUT.dim,) or not np.all(np.isfinite(x)):
         raise ValueError(f"x must be a finite ({SDSS_LAYOUT.dim},) row (mags, sigma_m, z); got shape {x.shape}")

@@ -29,12 +29,13 @@ import jax.random as jr
 import numpy as np
 
 from ..io import atomic_path, atomic_write_json
+from ..keys import check_key
 from ..priors.sedflow import flow_to_physical
 from .flow import N_X, ConditionalFlow, FlowConfig, skeleton
 from .support import SupportModel
 
 __all__ = ["Posterior", "default_model_dir", "resolve_model_dir", "SHIPPED_MODELS", "SAMPLES_PER_CHUNK",
-           "MIN_CHUNK_GALAXIES", "LOG_PROB_CHUNK", "flow_dtype", "check_key"]
+           "MIN_CHUNK_GALAXIES", "LOG_PROB_CHUNK", "flow_dtype"]
 
 SAMPLES_PER_CHUNK = 1 << 18  # samples per compiled call (bounds memory: ~2^18 x 11 x width floats)
 #: Smallest chunk of a multi-galaxy call: small catalogues share one compiled shape (padding up to 32
@@ -66,13 +67,8 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
     return d
 
 
-def check_key(key) -> None:
-    """Raise TypeError unless ``key`` is a new-style typed JAX PRNG key (``jax.random.key(seed)``)."""
-    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
-        raise TypeError("New-style typed JAX PRNG keys required (jax.random.key(seed)).")
 
 
-_check_key = check_key  # the old private name, until anpe/importance.py imports check_key
 
 
 @eqx.filter_jit

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
+
 __all__ = ["add_parser"]
 
 
@@ -58,19 +60,19 @@ def _floor(text: str | None):
     try:
         vals = [float(v) for v in text.split(",")]
     except ValueError:
-        raise SystemExit(f"--fallback-error-floor: not a number in {text!r}") from None
+        raise InputError(f"--fallback-error-floor: not a number in {text!r}") from None
     if len(vals) == 1:
         vals *= 5
     if len(vals) != 5 or min(vals) < 0:
-        raise SystemExit(f"--fallback-error-floor: give one value >= 0 or five (ugriz), got {text!r}")
+        raise InputError(f"--fallback-error-floor: give one value >= 0 or five (ugriz), got {text!r}")
     return tuple(vals)
 
 
 def _infer(args: argparse.Namespace) -> int:
     if args.importance_pilot and not args.importance:
-        raise SystemExit("--importance-pilot needs --importance N_PROPOSAL (the final draws per galaxy)")
+        raise InputError("--importance-pilot needs --importance N_PROPOSAL (the final draws per galaxy)")
     if args.importance_pilot < 0 or args.importance < 0:
-        raise SystemExit("--importance and --importance-pilot must be >= 0")
+        raise InputError("--importance and --importance-pilot must be >= 0")
     if args.fallback == "nuts":
         from ..host_devices import expose_cpu_cores
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
+
 __all__ = ["add_parser"]
 
 
@@ -47,7 +49,7 @@ def _load_truth(args, sf):
 
     if args.truth is None:
         if sf.truth is None:
-            raise ValueError(f"{args.samples} has no 'truth' dataset; pass --truth FILE.")
+            raise InputError(f"{args.samples} has no 'truth' dataset; pass --truth FILE.")
         return sf.truth
     if str(args.truth).endswith(".npy"):
         return np.load(args.truth)
@@ -55,7 +57,7 @@ def _load_truth(args, sf):
 
     with h5py.File(args.truth, "r") as fh:
         if "truth" not in fh:
-            raise ValueError(f"{args.truth} has no 'truth' dataset.")
+            raise InputError(f"{args.truth} has no 'truth' dataset.")
         return fh["truth"][...]
 
 
@@ -109,13 +111,13 @@ def _compare(args: argparse.Namespace) -> int:
 
     a, b = read_samples_file(args.a), read_samples_file(args.b)
     if a.samples.shape[1:] != b.samples.shape[1:]:
-        raise ValueError(f"{args.a} and {args.b} must hold the same (n_gal, n_param); got "
+        raise InputError(f"{args.a} and {args.b} must hold the same (n_gal, n_param); got "
                          f"{a.samples.shape[1:]} and {b.samples.shape[1:]}.")
     n_gal = a.samples.shape[1]
     idx = list(range(n_gal)) if args.galaxies is None else args.galaxies
     bad = [i for i in idx if not 0 <= i < n_gal]
     if bad:
-        raise ValueError(f"--galaxies {bad} out of range for n_gal={n_gal}.")
+        raise InputError(f"--galaxies {bad} out of range for n_gal={n_gal}.")
     rows = []
     print(f"{'galaxy':>6s} {'max W/sigma':>11s} {'worst param':20s} {'C2ST':>6s}")
     for i in idx:

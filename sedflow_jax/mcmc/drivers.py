@@ -25,13 +25,11 @@ from .diagnostics import diagnose
 from .kernel import DRAW_KEYS
 from .result import NUTSResult, finish
 from .starts import extension_key
+from ..keys import check_key
 
 __all__ = ["run_nuts", "run_nuts_batch", "fixed_redshift_models", "extend_until_converged", "extension_keys"]
 
 
-def _check_key(key):
-    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
-        raise TypeError("New-style typed JAX PRNG keys required (jax.random.key(seed)).")
 
 
 def _default_model(redshift_max: float, filters="sdss2010-ugriz"):
@@ -122,7 +120,7 @@ def run_nuts(key, flux_obs_nmgy, ivar, redshift: float, *, model=None, prior=Non
         :class:`NUTSResult`; ``result.converged`` is False (and a :class:`NotConvergedWarning` is
         issued) when any criterion of ``config`` fails.
     """
-    _check_key(key)
+    check_key(key)
     cfg = config or NUTSConfig()
     cache = CompiledRuns() if cache is None else cache
     f, w, z, model, prior = _prepare(flux_obs_nmgy, ivar, redshift, model, prior)
@@ -164,7 +162,7 @@ def run_nuts_batch(key, flux_obs_nmgy, ivar, redshift, *, model=None, prior=None
     Non-converged galaxies are yielded with ``converged=False`` and a warning. ``cache``: as for
     :func:`run_nuts` (default: one for this call, so all its galaxies share one compile).
     """
-    _check_key(key)
+    check_key(key)
     if strategy not in ("loop", "vmap"):
         raise ValueError(f"strategy must be 'loop' or 'vmap', got {strategy!r}")
     cfg = config or NUTSConfig()

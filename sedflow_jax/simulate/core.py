@@ -35,6 +35,7 @@ from ..errors import InputError
 from ..flags import FLAGS
 from ..photometry import XLayout, flux_to_mag, sigma_flux_to_mag
 from .noise import NoiseModel, load_noise_model
+from ..keys import check_key
 
 __all__ = [
     "FLAG_BITS",
@@ -168,9 +169,6 @@ def simulate_chunk(sim: Simulator, base_key: PRNGKeyArray, index: Array) -> dict
     return jax.vmap(sim.row, in_axes=(None, 0))(base_key, index)
 
 
-def _check_key(key):
-    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
-        raise TypeError("New-style typed JAX PRNG keys required (jax.random.key(seed)).")
 
 
 def describe_flags(flags: np.ndarray) -> dict[str, int]:
@@ -312,7 +310,7 @@ def iter_chunks(sim: Simulator, key: PRNGKeyArray, start: int, stop: int, chunk:
     dropped (padding). Steps are dispatched ahead, so device work overlaps the caller's writing.
     Yielded chunk boundaries (other than ``start``/``stop``) are multiples of the step size.
     """
-    _check_key(key)
+    check_key(key)
     if stop >= 2**32:
         raise ValueError("at most 2**32 rows per set (row indices are uint32)")
     sharding, step = _row_sharding()

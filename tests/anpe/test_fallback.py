@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
+from sedflow_jax.errors import InputError
 from sedflow_jax.photometry import SDSS_LAYOUT, Photometry
 from sedflow_jax.pipeline import (FallbackConfig, InferConfig, best_chi2, catalogue_from_x, fallback_nuts_config,
                                   infer_catalog, select_rows)
@@ -47,7 +48,7 @@ def test_cli_error_floor_parsing():
     assert _floor("0.03") == (0.03,) * 5
     assert _floor("0.05,0.02,0.02,0.02,0.03") == (0.05, 0.02, 0.02, 0.02, 0.03)
     for bad in ("0.05,0.02", "x", "-0.1"):
-        with pytest.raises(SystemExit, match="fallback-error-floor"):
+        with pytest.raises(InputError, match="fallback-error-floor"):
             _floor(bad)
 
 

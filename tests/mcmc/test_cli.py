@@ -37,5 +37,5 @@ def test_cli_nuts_missing_columns(tmp_path, capsys):
 
     cat = tmp_path / "cat.csv"
     cat.write_text("redshift,flux_sdss2010-u\n0.1,1.0\n")
-    assert main(["nuts", str(cat), "--out", str(tmp_path / "o")]) != 0  # a user error: one line, no traceback
+    assert main(["nuts", str(cat), "--out", str(tmp_path / "o")]) == 2  # a user error: one line, no traceback
     assert "missing columns" in capsys.readouterr().err
