@@ -86,14 +86,31 @@ def default_block_rows() -> int | None:
 
 
 @eqx.filter_jit
-def _chunk_apply(fn, model, theta, redshift, block_rows: int | None = None):
+def _chunk_apply(fn, model, theta, redshift, n_rows, block_rows: int | None = None):
+    """``fn`` over the first ``n_rows`` rows of a fixed-shape chunk (the rest is padding, left as zeros).
+
+    With ``block_rows`` the chunk is evaluated block by block in a loop whose trip count is traced
+    (ceil(n_rows / block_rows)), so one compiled program serves every length and costs what the rows
+    need, not what the chunk holds.
+    """
     vfn = jax.vmap(fn, in_axes=(None, 0, 0))
     n = theta.shape[0]
     if block_rows is None or block_rows >= n or n % block_rows:
         return vfn(model, theta, redshift)
-    blocks = (theta.reshape(n // block_rows, block_rows, -1), redshift.reshape(n // block_rows, block_rows))
-    out = jax.lax.map(lambda tz: vfn(model, *tz), blocks)
-    return out.reshape(n, *out.shape[2:])
+
+    def block(i):
+        start = i * block_rows
+        th = jax.lax.dynamic_slice_in_dim(theta, start, block_rows)
+        return start, vfn(model, th, jax.lax.dynamic_slice_in_dim(redshift, start, block_rows))
+
+    shape = jax.eval_shape(lambda: block(0)[1])
+    out0 = jnp.zeros((n,) + shape.shape[1:], shape.dtype)
+
+    def body(i, out):
+        start, res = block(i)
+        return jax.lax.dynamic_update_slice_in_dim(out, res, start, axis=0)
+
+    return jax.lax.fori_loop(0, (n_rows + block_rows - 1) // block_rows, body, out0)
 
 
 def batched(fn, model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096, check: bool = True,
@@ -102,7 +119,8 @@ def batched(fn, model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096
 
     Every call has the shape ``(chunk_size, ...)``, whatever the catalogue's length: a short catalogue
     and the last chunk are padded (with the first row) and the padding dropped from the output, so one
-    compile serves every catalogue (a row's value does not depend on the padding). Memory stays bounded
+    compile serves every catalogue (a row's value does not depend on the padding); on CPU only the blocks
+    holding rows are evaluated, so a short catalogue costs its rows, not a whole chunk. Memory stays bounded
     by ``chunk_size``. ``block_rows`` (default: :func:`default_block_rows`) splits each chunk into
     vmapped blocks evaluated sequentially inside the same compiled call. A catalogue with no rows
     raises ValueError.
@@ -125,7 +143,8 @@ def batched(fn, model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096
         if pad:
             th = np.concatenate([th, np.repeat(th[:1], pad, 0)])
             zz = np.concatenate([zz, np.repeat(zz[:1], pad)])
-        res = _chunk_apply(fn, model, jnp.asarray(th, model.dtype), jnp.asarray(zz, model.dtype), block_rows)
+        res = _chunk_apply(fn, model, jnp.asarray(th, model.dtype), jnp.asarray(zz, model.dtype),
+                           jnp.asarray(size - pad, jnp.int32), block_rows)
         out.append(np.asarray(res)[: size - pad])
     return np.concatenate(out)
 
