@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FLAGS", "INVALID_MASK", "flag_reasons", "count_flags"]
+__all__ = ["FLAGS", "INVALID_MASK", "flag_reasons"]
 
 FLAGS: dict[str, int] = {
     "missing_value": 1,
@@ -40,11 +40,3 @@ INVALID_MASK = FLAGS["missing_value"] | FLAGS["flux_nonpositive"] | FLAGS["error
 def flag_reasons(flags: np.ndarray) -> list[str]:
     """Comma-separated flag names per row ('' for clean rows)."""
     return [",".join(k for k, b in FLAGS.items() if int(f) & b) for f in np.asarray(flags).ravel()]
-
-
-def count_flags(flags: np.ndarray) -> dict[str, int]:
-    """Rows with each flag set, and ``n`` / ``n_clean`` (flags == 0)."""
-    flags = np.asarray(flags)
-    out = {"n": int(flags.size), "n_clean": int(np.sum(flags == 0))}
-    out.update({name: int(np.sum((flags & bit) != 0)) for name, bit in FLAGS.items()})
-    return out

@@ -67,10 +67,6 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
     return d
 
 
-
-
-
-
 @eqx.filter_jit
 def _sample_chunk(flow: ConditionalFlow, key, index, x, n: int):
     keys = jax.vmap(jr.fold_in, in_axes=(None, 0))(key, index)
