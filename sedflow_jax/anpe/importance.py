@@ -227,14 +227,18 @@ def _psis(log_w: np.ndarray) -> tuple[np.ndarray, float]:
 
 def reweight_rows(posterior: Posterior, model, x: np.ndarray, photometry: Photometry, rows: np.ndarray, *,
                   n_proposal: int, n_samples: int, seed: int = 0, progress: bool = True, chunk: int = CHUNK,
-                  n_pilot: int = 0):
+                  n_pilot: int = 0, key_index=None):
     """ANPE-IS for catalogue rows ``rows`` of ``x`` (the flow's input) with the likelihood of the catalogue's
-    ``photometry`` (fluxes and ivar as read); yields ``(row, ISResult)`` (row ``r`` uses ``fold_in(key(seed), r)``;
-    ``n_pilot`` > 0: the adaptive proposal of :func:`importance_sample`)."""
+    ``photometry`` (fluxes and ivar as read); yields ``(row, ISResult)`` (row ``r`` uses ``fold_in(key(seed), r)``, or
+    ``fold_in(key(seed), key_index[j])`` for the ``j``-th of ``rows`` when given, e.g. rows of a catalogue chunk
+    keyed by their catalogue row; ``n_pilot`` > 0: the adaptive proposal of :func:`importance_sample`)."""
     from tqdm.auto import tqdm
 
     key = jax.random.key(seed)
-    for r in tqdm(np.asarray(rows).tolist(), unit="gal", desc="importance sampling", disable=not progress):
-        yield int(r), importance_sample(jax.random.fold_in(key, r), posterior, model, x[r],
+    rows = np.asarray(rows)
+    key_index = rows if key_index is None else np.asarray(key_index)
+    for r, k in tqdm(list(zip(rows.tolist(), key_index.tolist())), unit="gal", desc="importance sampling",
+                     disable=not progress):
+        yield int(r), importance_sample(jax.random.fold_in(key, k), posterior, model, x[r],
                                         flux_nmgy=photometry.flux_nmgy[r], ivar=photometry.ivar[r],
                                         n_proposal=n_proposal, n_samples=n_samples, chunk=chunk, n_pilot=n_pilot)

@@ -119,11 +119,11 @@ class Posterior:
 
     # -- sampling ---------------------------------------------------------------------------------
     def sample(self, key, x, n: int, *, physical: bool = True, samples_per_chunk: int = SAMPLES_PER_CHUNK,
-               callback=None) -> np.ndarray | None:
+               callback=None, index=None) -> np.ndarray | None:
         """Posterior samples for each galaxy.
 
         Args:
-            key: typed JAX key; galaxy ``i`` uses ``fold_in(key, i)``.
+            key: typed JAX key; galaxy ``i`` uses ``fold_in(key, index[i])`` (default ``index[i] = i``).
             x: ``(n_gal, 11)`` or ``(11,)``: (ugriz mags, sigma_m, z). Rows must be valid (see
                 :func:`sedflow_jax.io.catalog.prepare_x`); invalid rows give meaningless samples.
             n: samples per galaxy.
@@ -131,6 +131,8 @@ class Posterior:
             samples_per_chunk: chunk size in samples (galaxies per chunk = this // n, power of two).
             callback: if given, called as ``callback(start, samples_chunk)`` per chunk and nothing is
                 returned (bounded memory for large catalogues).
+            index: ``(n_gal,)`` non-negative integers < 2**32 naming each galaxy's key (e.g. its catalogue row, so
+                a galaxy's draws do not depend on which other rows are sampled with it).
 
         Returns:
             ``(n_gal, n, 12|11)`` in the flow's dtype (float32 for shipped models; or ``(n, ...)`` for a
@@ -146,6 +148,10 @@ class Posterior:
         n_gal = x.shape[0]
         if n_gal == 0:
             raise ValueError("x has no rows")
+        index = np.arange(n_gal) if index is None else np.asarray(index)
+        if index.shape != (n_gal,) or (index.size and (index.min() < 0 or index.max() >= 2**32)):
+            raise ValueError(f"index must hold {n_gal} integers in [0, 2**32), got shape {index.shape}")
+        index = index.astype(np.uint32)
         n_dev = len(jax.local_devices())
         g = _chunk_galaxies(n_gal, n, samples_per_chunk, single)
         g = max(n_dev, -(-g // n_dev) * n_dev)
@@ -154,7 +160,8 @@ class Posterior:
             m = min(g, n_gal - s)
             xc = np.repeat(x[s : s + 1], g, 0)
             xc[:m] = x[s : s + m]
-            idx = np.arange(s, s + g, dtype=np.uint32)
+            idx = np.repeat(index[s : s + 1], g)
+            idx[:m] = index[s : s + m]
             xc_d, idx_d = _shard(jnp.asarray(xc), jnp.asarray(idx))
             u = _sample_chunk(self.flow, key, idx_d, xc_d, int(n))
             out = np.asarray(flow_to_physical(u) if physical else u, dtype)[:m]

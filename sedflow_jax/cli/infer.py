@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
                                           "samples + median/16th/84th percentiles, one output row per input row. "
                                           "Bad rows are flagged with a reason, never dropped.")
     p.add_argument("catalog", help="CSV / FITS / HDF5 file, or 'example' for the shipped example catalogue")
-    p.add_argument("--out", required=True, help="output HDF5")
+    p.add_argument("--out", required=True, help="output HDF5 (checkpoints in OUT.partial/ while the run lasts)")
     p.add_argument("--model", default=None, help="model directory or shipped model name: default (any magnitude), "
                    "sdss (fine-tuned on SDSS-range photometry); default: default")
     p.add_argument("--n-samples", type=int, default=1000)
@@ -48,6 +48,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fallback-error-floor", default=None, metavar="MAG[,MAG,MAG,MAG,MAG]",
                    help="magnitude error floor added in quadrature for the chi-square check and the NUTS fits: "
                         "one value for all of ugriz or five (NSA's: 0.05,0.02,0.02,0.02,0.03)")
+    p.add_argument("--rows", default=None, metavar="START:STOP",
+                   help="infer only catalogue rows START..STOP-1 (STOP empty: to the end); join the parts of a split "
+                        "catalogue with `sedflow-jax merge`")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a killed run from OUT.partial/ (same catalogue and arguments); without it a new "
+                        "run removes an old checkpoint")
+    p.add_argument("--chunk-rows", type=int, default=16384,
+                   help="rows read, inferred and checkpointed together (bounds memory)")
     p.add_argument("--nuts-warmup", type=int, default=500)
     p.add_argument("--nuts-samples", type=int, default=500)
     p.set_defaults(func=_infer)
@@ -68,35 +76,39 @@ def _floor(text: str | None):
     return tuple(vals)
 
 
-def _infer(args: argparse.Namespace) -> int:
-    if args.importance_pilot and not args.importance:
-        raise InputError("--importance-pilot needs --importance N_PROPOSAL (the final draws per galaxy)")
-    if args.importance_pilot < 0 or args.importance < 0:
-        raise InputError("--importance and --importance-pilot must be >= 0")
-    if args.fallback == "nuts":
-        from ..host_devices import expose_cpu_cores
+def parse_rows(text: str | None, arg: str = "--rows") -> tuple[int, int | None] | None:
+    """``START:STOP`` (either may be empty) -> ``(start, stop or None)``; an :class:`InputError` naming ``arg``."""
+    if text is None:
+        return None
+    a, sep, b = text.partition(":")
+    try:
+        if not sep or ":" in b:
+            raise ValueError
+        start, stop = int(a) if a.strip() else 0, int(b) if b.strip() else None
+    except ValueError:
+        raise InputError(f"{arg}: expected START:STOP (integers, either may be empty), got {text!r}") from None
+    if start < 0 or (stop is not None and stop <= start):
+        raise InputError(f"{arg} {text!r}: need 0 <= START < STOP")
+    return start, stop
 
-        expose_cpu_cores(min_devices=4)  # a device per NUTS chain (4 chains), before JAX starts
-    import numpy as np
 
-    from ..anpe import Posterior
-    from ..io.catalog import ROW_FLAGS, CatalogColumns, catalogue_from_table, read_table
-    from ..pipeline import InferConfig, infer_catalog
+def _columns(args):
+    from ..io.catalog import CatalogColumns
 
-    post = Posterior.load(args.model)
-    if args.kind == "nsa":
-        cols = CatalogColumns.nsa()
-    else:
-        cols = CatalogColumns(kind=args.kind, mag=args.mag_col, mag_err=args.mag_err_col, flux=args.flux_col,
-                              ivar=args.ivar_col, redshift=args.z_col, id=args.id_col)
     if args.catalog == "example":
         from pathlib import Path
 
         args.catalog = str(Path(__file__).resolve().parent.parent / "data" / "example_catalog.csv")
-        cols = CatalogColumns(id="id")
-    table = read_table(args.catalog)
-    cat = catalogue_from_table(table, cols, redshift_range=post.redshift_range)
-    extra = {k: v for k, v in table.items() if k.startswith("true_") and np.asarray(v).ndim == 1}
+        return CatalogColumns(id="id")
+    if args.kind == "nsa":
+        return CatalogColumns.nsa()
+    return CatalogColumns(kind=args.kind, mag=args.mag_col, mag_err=args.mag_err_col, flux=args.flux_col,
+                          ivar=args.ivar_col, redshift=args.z_col, id=args.id_col)
+
+
+def _config(args):
+    from ..pipeline import InferConfig
+
     fallback = None
     if args.fallback == "nuts":
         from ..pipeline import FallbackConfig, fallback_nuts_config
@@ -104,36 +116,99 @@ def _infer(args: argparse.Namespace) -> int:
         fallback = FallbackConfig(chi2_p=args.fallback_chi2_p or None, limit=args.fallback_limit, seed=args.seed,
                                   nuts=fallback_nuts_config(num_warmup=args.nuts_warmup, num_samples=args.nuts_samples),
                                   error_floor_mag=_floor(args.fallback_error_floor))
-    config = InferConfig(n_samples=args.n_samples, seed=args.seed, write_samples=not args.no_samples,
-                         properties=args.properties, importance=args.importance or None,
-                         importance_pilot=args.importance_pilot, fallback=fallback, progress=not args.no_progress)
-    res = infer_catalog(post, cat, args.out, config, extra=extra)
+    return InferConfig(n_samples=args.n_samples, seed=args.seed, write_samples=not args.no_samples,
+                       properties=args.properties, importance=args.importance or None,
+                       importance_pilot=args.importance_pilot, fallback=fallback, chunk_rows=args.chunk_rows,
+                       progress=not args.no_progress)
+
+
+def _infer(args: argparse.Namespace) -> int:
+    if args.importance_pilot and not args.importance:
+        raise InputError("--importance-pilot needs --importance N_PROPOSAL (the final draws per galaxy)")
+    if args.importance_pilot < 0 or args.importance < 0:
+        raise InputError("--importance and --importance-pilot must be >= 0")
+    rows = parse_rows(args.rows)
+    if args.fallback == "nuts":
+        from ..host_devices import expose_cpu_cores
+
+        expose_cpu_cores(min_devices=4)  # a device per NUTS chain (4 chains), before JAX starts
+    from ..anpe import Posterior
+    from ..io.catalog import CatalogueReader
+    from ..pipeline import infer_catalog
+
+    columns = _columns(args)
+    config = _config(args)  # bad values are reported before the model loads
+    post = Posterior.load(args.model)
+    with CatalogueReader(args.catalog, columns, redshift_range=post.redshift_range,
+                         extra_prefix="true_") as reader, _terminate_as_interrupt():
+        try:
+            res = infer_catalog(post, reader, args.out, config, rows=rows, resume=args.resume)
+        except KeyboardInterrupt:
+            print(f"sedflow-jax infer: interrupted; finished chunks are kept: rerun the same command with --resume "
+                  f"to continue", flush=True)
+            return 130
+    _report(args, res)
+    return 0
+
+
+class _terminate_as_interrupt:
+    """SIGTERM (a batch system's kill) raises KeyboardInterrupt, so temporary files are removed and the
+    checkpoint stays; the previous handler comes back on exit."""
+
+    def __enter__(self):
+        import signal
+
+        def handler(signum, frame):
+            raise KeyboardInterrupt
+
+        try:
+            self._old = signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread: leave signals alone
+            self._old = None
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+
+
+def _report(args, res: dict) -> None:
+    import numpy as np
+
+    from ..flags import FLAGS
+    from ..pipeline import read_posterior_file
+
+    names = ["flags", "median", "p16", "p84", "is_ess", "is_pareto_k", "fallback_trigger",
+             *(f"input/{args.truth_col}",)]
+    f = read_posterior_file(args.out, samples=False, names=names)
     print(f"wrote {args.out}: {res['n_rows']} rows, {res['n_inferred']} inferred, {res['n_invalid']} flagged invalid, "
-          f"{res['n_outside_support']} outside the training support; {res['seconds']:.2f} s "
-          f"({res['seconds'] / max(1, res['n_inferred']):.4f} s/galaxy at {args.n_samples} samples)")
+          f"{res['n_outside_support']} outside the training support; {res['seconds']:.2f} s"
+          + (f" ({res['resumed']} chunks from the checkpoint)" if res["resumed"] else
+             f" ({res['seconds'] / max(1, res['n_inferred']):.4f} s/galaxy at {args.n_samples} samples)"))
     if args.importance:
-        n_inside = int(np.sum(np.isfinite(res["is_ess"])))  # rows the reweighting ran on
+        n_inside = int(np.sum(np.isfinite(f["is_ess"])))  # rows the reweighting ran on
         print(f"importance sampling ({args.importance} proposals/galaxy): {res['n_importance_reliable']} of {n_inside} "
-              f"in-support galaxies reliable (method='anpe_is'); median ESS {np.nanmedian(res['is_ess']):.0f}, "
-              f"median Pareto k-hat {np.nanmedian(res['is_pareto_k']):.2f}")
-    if fallback is not None:
-        trig = res["fallback_trigger"]
-        n_inf = max(1, res["n_inferred"])
-        print(f"fallback: {res['n_fallback_triggered']} rows ({100 * res['n_fallback_triggered'] / n_inf:.2f}% of "
-              f"inferred; SEDflow paper: 1.7%) sent to NUTS: {int(np.sum(trig == 'support'))} outside support only, "
-              f"{int(np.sum(trig == 'chi2'))} chi-square only, {int(np.sum(trig == 'support,chi2'))} both; "
-              f"{res['n_refit']} refit, {res['n_nuts']} converged (method='nuts'), "
-              f"{res['n_refit'] - res['n_nuts']} kept the flow posterior with the failure stated")
-    for name, bit in ROW_FLAGS.items():
-        k = int(np.sum((res["flags"] & bit) != 0))
+              f"in-support galaxies reliable (method='anpe_is'); median ESS {np.nanmedian(f['is_ess']):.0f}, "
+              f"median Pareto k-hat {np.nanmedian(f['is_pareto_k']):.2f}")
+    if args.fallback == "nuts":
+        trig = f["fallback_trigger"]
+        n_trig, n_inf = res["n_fallback_triggered"], max(1, res["n_inferred"])
+        print(f"fallback: {n_trig} rows ({100 * n_trig / n_inf:.2f}% of inferred; SEDflow paper: 1.7%) sent to NUTS: "
+              f"{int(np.sum(trig == 'support'))} outside support only, {int(np.sum(trig == 'chi2'))} chi-square only, "
+              f"{int(np.sum(trig == 'support,chi2'))} both; {res['n_refit']} refit, {res['n_nuts']} converged "
+              f"(method='nuts'), {res['n_refit'] - res['n_nuts']} kept the flow posterior with the failure stated")
+    for name, bit in FLAGS.items():
+        k = int(np.sum((f["flags"] & bit) != 0))
         if k:
             print(f"  flagged {name:28s} {k}")
-    if args.truth_col in table:
-        truth = np.asarray(table[args.truth_col], float)
-        ok = np.isfinite(res["median"][:, 0]) & np.isfinite(truth)
+    truth = f.get(f"input/{args.truth_col}")
+    if truth is not None:
+        truth = np.asarray(truth, float)
+        ok = np.isfinite(f["median"][:, 0]) & np.isfinite(truth)
         if ok.any():
-            d = res["median"][ok, 0] - truth[ok]
-            inside = np.mean((truth[ok] >= res["p16"][ok, 0]) & (truth[ok] <= res["p84"][ok, 0]))
+            d = f["median"][ok, 0] - truth[ok]
+            inside = np.mean((truth[ok] >= f["p16"][ok, 0]) & (truth[ok] <= f["p84"][ok, 0]))
             print(f"log M* recovery on {ok.sum()} galaxies with truth: bias {np.mean(d):+.3f} dex, "
                   f"scatter {np.std(d):.3f} dex, truth inside 68% interval {inside:.2f}")
-    return 0

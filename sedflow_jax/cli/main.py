@@ -35,6 +35,7 @@ _SUBCOMMAND_MODULES: list[str] = [
     "train",
     "infer",
     "nuts",
+    "merge",
 ]
 
 

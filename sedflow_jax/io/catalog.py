@@ -11,15 +11,21 @@ Two input conventions (column names configurable through :class:`CatalogColumns`
   once to fluxes and ivar in float64 (:meth:`Photometry.from_mags`); x holds the magnitudes as read.
 
 Bad rows are **flagged, never dropped or raised on**: the output has one row per input row, in input
-order, with a bit mask (:data:`ROW_FLAGS`) and a comma-separated reason. No JAX arrays in this module; a bad
-file or a missing column raises :class:`~sedflow_jax.errors.InputError`.
+order, with a bit mask (:data:`ROW_FLAGS`) and a comma-separated reason. Magnitudes with ``|value| >=
+MAG_SENTINEL`` (SDSS's 99, -99, -9999 "no measurement" values) are missing values, like NaN. No JAX
+arrays in this module; a bad file, a missing column or text in a numeric column raises
+:class:`~sedflow_jax.errors.InputError` naming the file, column and line.
+
+:func:`read_catalogue` reads a whole file into a :class:`Catalogue`; :class:`CatalogueReader` reads one in
+blocks of rows (constant memory, :func:`sedflow_jax.pipeline.infer_catalog`). Ids are carried as read: int64
+where every id is an integer, else text, never float.
 """
 
 from __future__ import annotations
 
-import csv
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +33,14 @@ import numpy as np
 from ..errors import InputError
 from ..flags import FLAGS, INVALID_MASK, flag_reasons
 from ..photometry import Photometry, XLayout
+from .tables import file_identity, open_table
 
-__all__ = ["CatalogColumns", "Catalogue", "ROW_FLAGS", "INVALID_MASK", "read_table", "catalogue_photometry",
-           "catalogue_from_table", "read_catalogue", "flag_reasons", "read_sdss_mgs", "SDSS_MGS_LAYOUT"]
+__all__ = ["CatalogColumns", "Catalogue", "CatalogueReader", "ROW_FLAGS", "INVALID_MASK", "MAG_SENTINEL", "read_table",
+           "catalogue_photometry", "catalogue_from_table", "read_catalogue", "flag_reasons", "read_sdss_mgs",
+           "SDSS_MGS_LAYOUT"]
+
+#: Magnitudes at or beyond this absolute value are "no measurement" sentinels (read as NaN: missing_value).
+MAG_SENTINEL = 50.0
 
 BANDS = ("u", "g", "r", "i", "z")
 
@@ -50,6 +61,12 @@ class CatalogColumns:
     id: str | None = None
     band_index: tuple[int, ...] | None = None
 
+    def photometry_names(self) -> list[str]:
+        """The columns the photometry is read from (``{band}`` expanded) and the redshift column."""
+        pats = (self.flux, self.ivar) if self.kind == "flux" else (self.mag, self.mag_err)
+        names = [p.format(band=b) for p in pats for b in BANDS] if "{band}" in pats[0] else list(pats)
+        return list(dict.fromkeys([*names, self.redshift]))
+
     @classmethod
     def nsa(cls) -> CatalogColumns:
         """NSA: NMGY / NMGY_IVAR (FUV, NUV, u, g, r, i, z) and Z, NSAID."""
@@ -57,46 +74,10 @@ class CatalogColumns:
 
 
 def read_table(path: str | os.PathLike, *, hdf5_group: str = "/") -> dict[str, np.ndarray]:
-    """Read every column of a CSV, FITS (first table HDU) or HDF5 file (datasets in ``hdf5_group``)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"catalogue {path} not found")
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
-    if suffix in (".csv", ".txt"):
-        return _read_csv(path)
-    if suffix in (".fits", ".fit", ".fits.gz", ".fit.gz"):
-        from astropy.table import Table
-
-        t = Table.read(path)
-        out = {}
-        for name in t.colnames:
-            col = t[name]
-            arr = np.asarray(col.filled(np.nan) if hasattr(col, "filled") and col.dtype.kind == "f" else col)
-            out[name] = arr
-        return out
-    if suffix in (".h5", ".hdf5", ".he5"):
-        import h5py
-
-        with h5py.File(path, "r") as fh:
-            g = fh[hdf5_group]
-            return {k: g[k][()] for k in g.keys() if hasattr(g[k], "shape")}
-    raise InputError(f"unknown catalogue format {path.suffix!r} (use .csv, .fits or .h5/.hdf5)")
-
-
-def _read_csv(path: Path) -> dict[str, np.ndarray]:
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r and not r[0].startswith("#")]
-    if not rows:
-        raise InputError(f"{path}: empty CSV")
-    header, body = [h.strip() for h in rows[0]], rows[1:]
-    out = {}
-    for j, name in enumerate(header):
-        vals = [r[j].strip() if j < len(r) else "" for r in body]
-        try:
-            out[name] = np.array([float(v) if v not in ("", "nan", "NaN", "null", "None") else np.nan for v in vals])
-        except ValueError:
-            out[name] = np.array(vals)
-    return out
+    """Every column of a CSV, FITS (first table HDU) or HDF5 file (datasets in ``hdf5_group``), in memory
+    (:func:`~sedflow_jax.io.tables.open_table`; CSV columns typed int64, float64 or text over the whole file)."""
+    with open_table(path, hdf5_group=hdf5_group) as t:
+        return t.read()
 
 
 def _band_columns(table: dict, pattern: str, band_index) -> np.ndarray:
@@ -141,6 +122,14 @@ class Catalogue:
     def __len__(self) -> int:
         return int(self.flags.shape[0])
 
+    def rows(self, start: int, stop: int) -> Catalogue:
+        """The rows ``[start, stop)`` (the table's 1-D columns of full length sliced too)."""
+        n, sl = len(self), slice(start, stop)
+        table = {k: v[sl] for k, v in self.table.items() if np.ndim(v) >= 1 and np.shape(v)[0] == n}
+        ids = None if self.ids is None else np.asarray(self.ids)[sl]
+        return replace(self, table=table, photometry=self.photometry.rows(sl), x=self.x[sl],
+                       flags=self.flags[sl], ids=ids)
+
 
 def _flag(mask_rows: np.ndarray, name: str) -> np.ndarray:
     return np.where(mask_rows, ROW_FLAGS[name], 0).astype(np.uint8)
@@ -169,6 +158,9 @@ def catalogue_photometry(table: dict, columns: CatalogColumns = CatalogColumns()
         elif columns.kind == "mag":
             mag = _band_columns(table, columns.mag, columns.band_index)
             sig = _band_columns(table, columns.mag_err, columns.band_index)
+            # sentinel magnitudes (99, -99, -9999) are no measurement: NaN, so the row is flagged missing_value.
+            # Errors are not screened so: a huge error (a faint band) is a measurement, and flux space keeps it
+            mag = np.where(np.abs(mag) >= MAG_SENTINEL, np.nan, mag)
             flags |= _flag(np.any(~np.isfinite(mag) | ~np.isfinite(sig), 1), "missing_value")
             flags |= _flag(np.any(np.isfinite(sig) & (sig <= 0), 1), "error_nonpositive")
             phot = Photometry.from_mags(mag, sig, z)
@@ -176,8 +168,9 @@ def catalogue_photometry(table: dict, columns: CatalogColumns = CatalogColumns()
         else:
             raise InputError(f"columns.kind must be 'flux' or 'mag', got {columns.kind!r}")
         flags |= _flag(~np.isfinite(z), "missing_value")
-        lo, hi = redshift_range
-        flags |= _flag(np.isfinite(z) & ((z < lo) | (z > hi)), "redshift_outside_range")
+        # compared as the float32 the flow and the model see (0.2 in float32 is above 0.2 in float64)
+        z32, lo, hi = z.astype(np.float32), np.float32(redshift_range[0]), np.float32(redshift_range[1])
+        flags |= _flag(np.isfinite(z) & ((z32 < lo) | (z32 > hi)), "redshift_outside_range")
     return phot, x, flags
 
 
@@ -193,8 +186,84 @@ def catalogue_from_table(table: dict, columns: CatalogColumns = CatalogColumns()
 
 def read_catalogue(path, columns: CatalogColumns = CatalogColumns(), *, redshift_range=(0.0, 0.2),
                    hdf5_group="/") -> Catalogue:
-    """Read a catalogue file (CSV, FITS, HDF5) into a :class:`Catalogue`."""
-    return catalogue_from_table(read_table(path, hdf5_group=hdf5_group), columns, redshift_range=redshift_range)
+    """Read a whole catalogue file (CSV, FITS, HDF5) into a :class:`Catalogue` (all its columns in ``table``)."""
+    with CatalogueReader(path, columns, redshift_range=redshift_range, hdf5_group=hdf5_group) as reader:
+        return reader.read()
+
+
+class CatalogueReader:
+    """A catalogue file read in blocks of rows: :meth:`blocks` yields a :class:`Catalogue` per block.
+
+    Opening checks what can be checked before any work: the columns exist, the photometry and redshift
+    columns hold numbers (else the first bad line is named), the id column exists. ``extra``: names of 1-D
+    columns to carry beside the photometry, where present; ``extra_prefix``: also every numeric column whose
+    name starts with it (e.g. ``"true_"``).
+    """
+
+    def __init__(self, path: str | os.PathLike, columns: CatalogColumns = CatalogColumns(), *,
+                 redshift_range=(0.0, 0.2), extra=(), extra_prefix: str | None = None, hdf5_group: str = "/"):
+        self.path, self.columns, self.redshift_range = Path(path), columns, tuple(redshift_range)
+        self.table = open_table(path, hdf5_group=hdf5_group)
+        try:
+            names = columns.photometry_names()
+            if columns.kind not in ("flux", "mag"):
+                raise InputError(f"columns.kind must be 'flux' or 'mag', got {columns.kind!r}")
+            if columns.redshift not in self.table:
+                raise InputError(f"{path}: catalogue lacks redshift column {columns.redshift!r}; "
+                                 f"available: {sorted(self.table.names)}")
+            missing = [n for n in names if n not in self.table]
+            if missing:
+                raise InputError(f"{path}: catalogue lacks column(s) {missing}; available: {sorted(self.table.names)}")
+            if columns.id is not None and columns.id not in self.table:
+                raise InputError(f"{path}: catalogue lacks id column {columns.id!r} (--id-col); "
+                                 f"available: {sorted(self.table.names)}")
+            self.table.check_numeric(names)
+        except BaseException:
+            self.table.close()
+            raise
+        self._names = names
+        if extra_prefix:
+            extra = (*extra, *(n for n in self.table.names if n.startswith(extra_prefix)
+                               and self.table.dtype_kind(n) != "str" and len(self.table.shape(n)) == 0))
+        self.extra = tuple(dict.fromkeys(n for n in extra if n in self.table and n not in names and n != columns.id))
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.table.n_rows)
+
+    @property
+    def id_kind(self) -> str | None:
+        """'int' (int64 ids), 'float' (a binary file's float column, as stored), 'str', or None without ids."""
+        return None if self.columns.id is None else self.table.dtype_kind(self.columns.id)
+
+    def identity(self) -> dict:
+        """The file's identity for checkpoints (:func:`~sedflow_jax.io.tables.file_identity`)."""
+        return file_identity(self.path)
+
+    def blocks(self, start: int, stop: int, block_rows: int) -> Iterator[tuple[int, int, Catalogue]]:
+        """``(a, b, Catalogue of rows a..b-1)`` for consecutive blocks covering ``[start, stop)``; the block's
+        ``table`` holds the photometry, id and extra columns."""
+        cols = [*self._names, *self.extra, *([self.columns.id] if self.columns.id else [])]
+        text = [self.columns.id] if self.columns.id else []
+        for a, b, table in self.table.blocks(list(dict.fromkeys(cols)), start, stop, block_rows, text=text):
+            yield a, b, catalogue_from_table(table, self.columns, redshift_range=self.redshift_range)
+
+    def read(self) -> Catalogue:
+        """Every row, with every column of the file in ``table``."""
+        table = self.table.read()
+        text = self.columns.id
+        if text is not None and self.table.dtype_kind(text) == "float":  # a CSV id column: as read, never float
+            table[text] = next(iter(self.table.blocks([text], 0, self.n_rows, max(1, self.n_rows), text=[text])))[2][text]
+        return catalogue_from_table(table, self.columns, redshift_range=self.redshift_range)
+
+    def close(self) -> None:
+        self.table.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 #: MLZ ``SDSS_MGS.train/.test`` layout (0-based columns). The files' header line omits ``eu``, so the

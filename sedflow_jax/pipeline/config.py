@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 
 from ..errors import InputError
 from .fallback import FallbackConfig
@@ -30,6 +31,8 @@ class InferConfig:
             latent onto the weighted draws before the final ``importance`` draws); 0: the flow itself.
         fallback: a :class:`~sedflow_jax.pipeline.fallback.FallbackConfig` to refit rows outside the training
             support or failing the chi-square check with NUTS (``None``: off).
+        chunk_rows: catalogue rows per chunk: read, inferred, checkpointed and written together (memory is bounded by
+            a chunk; chunks are cut at multiples of this, so resumed and split runs see the same chunks).
         progress: show progress bars.
     """
 
@@ -41,15 +44,25 @@ class InferConfig:
     importance: int | None = None
     importance_pilot: int = 0
     fallback: FallbackConfig | None = None
+    chunk_rows: int = 16384
     progress: bool = True
 
     def __post_init__(self):
         if int(self.n_samples) < 1 or int(self.n_properties) < 1:
-            raise InputError(f"n_samples and n_properties must be >= 1, got {self.n_samples}, {self.n_properties}")
+            raise InputError(f"n_samples (--n-samples) and n_properties must be >= 1, got {self.n_samples}, "
+                             f"{self.n_properties}")
+        if int(self.chunk_rows) < 1:
+            raise InputError(f"chunk_rows (--chunk-rows) must be >= 1, got {self.chunk_rows}")
         if self.importance is not None and int(self.importance) < 2:
             raise InputError(f"importance (proposal draws per galaxy) must be >= 2 or None, got {self.importance}")
         if int(self.importance_pilot) < 0 or (self.importance_pilot and not self.importance):
             raise InputError(f"importance_pilot must be >= 0 and needs importance; got {self.importance_pilot}")
+
+    def settings(self) -> dict:
+        """Everything that determines the output (all fields but ``progress``), JSON-ready."""
+        d = asdict(self)
+        d.pop("progress")
+        return json.loads(json.dumps(d, default=str))
 
     @property
     def needs_model(self) -> bool:

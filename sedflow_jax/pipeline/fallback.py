@@ -111,9 +111,14 @@ def select_rows(valid: np.ndarray, outside_support: np.ndarray, chi2: np.ndarray
 
 
 def refit_rows(rows: np.ndarray, photometry: Photometry, n_samples: int, cfg: FallbackConfig, *, ids=None,
-               progress=True):
+               progress=True, model=None, cache=None, stream: int = 0):
     """Run NUTS on ``rows`` of ``photometry`` (the catalogue's fluxes and ivar, ``cfg.error_floor_mag`` in
     quadrature); yields ``(row, samples (n_samples, 12) or None, status, diagnostics)``.
+
+    The ``j``-th row uses ``fold_in(fold_in(key(cfg.seed), stream), j)`` and the draws are picked with
+    ``default_rng([cfg.seed, stream])``: catalogue inference passes a chunk's first row as ``stream``. ``model``
+    (default: built for these redshifts) and ``cache`` (:class:`~sedflow_jax.mcmc.CompiledRuns`): held across
+    calls, one compile serves them all.
 
     ``samples`` is a random subset of the NUTS draws (with replacement only if there are fewer
     draws than ``n_samples``) when the run converged, else ``None`` and ``status`` gives the reasons;
@@ -131,13 +136,14 @@ def refit_rows(rows: np.ndarray, photometry: Photometry, n_samples: int, cfg: Fa
         return
     phot = photometry.rows(rows).with_error_floor(cfg.error_floor_mag)
     flux, ivar, z = (np.asarray(a, np.float64) for a in (phot.flux_nmgy, phot.ivar, phot.redshift))
-    model = ProvabgsModel.build(z_max=max(0.2, float(np.max(z))))
+    model = ProvabgsModel.build(z_max=max(0.2, float(np.max(z)))) if model is None else model
     gid = [str(r) if ids is None else str(ids[r]) for r in rows]
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng([cfg.seed, stream])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotConvergedWarning)
-        for j, res in run_nuts_batch(jax.random.key(cfg.seed), flux, ivar, z, model=model,
-                                     config=cfg.nuts or fallback_nuts_config(), galaxy_ids=gid, progress=progress):
+        key = jax.random.fold_in(jax.random.key(cfg.seed), stream)
+        for j, res in run_nuts_batch(key, flux, ivar, z, model=model, config=cfg.nuts or fallback_nuts_config(),
+                                     galaxy_ids=gid, progress=progress, cache=cache):
             d = res.diagnostics
             if res.converged:
                 draws = np.asarray(res.idata.posterior["theta"]).reshape(-1, 12)

@@ -20,9 +20,11 @@ One output row per input row, in input order (``n`` rows, ``S`` samples per gala
     /chi2_best        (n,)          float32 best chi-square of the flow draws (with a fallback)
 
 Attributes: ``schema_version`` (:data:`SCHEMA_VERSION`), ``param_names`` (JSON list), ``flag_bits`` (JSON
-dict), ``n_samples``, ``seed``, ``support_threshold``, ``model`` (JSON), and ``importance`` / ``fallback`` (JSON
-settings and counts) when those steps ran. Files written before the attribute existed read as version 0
-(same layout).
+dict), ``n_samples``, ``seed``, ``support_threshold``, ``model`` (JSON), ``row_start`` / ``row_stop`` (the
+catalogue rows the file holds: ``[row_start, row_stop)``, so ``n = row_stop - row_start``), ``counts`` (JSON:
+rows inferred, invalid, outside support, ...), ``settings`` (JSON: the run's :class:`InferConfig` and chunk
+size), and ``importance`` / ``fallback`` (JSON settings and counts) when those steps ran. Files written before
+the attribute existed read as version 0 (same layout); version 1 lacks row_start, row_stop, counts, settings.
 """
 
 from __future__ import annotations
@@ -37,11 +39,17 @@ from ..errors import InputError
 from ..flags import FLAGS, flag_reasons
 from ..params import DERIVED_NAMES, THETA_NAMES
 
-__all__ = ["SCHEMA_VERSION", "SAMPLES_CHUNK_BYTES", "RowResults", "PosteriorFileWriter", "read_posterior_file"]
+__all__ = ["SCHEMA_VERSION", "SAMPLES_CHUNK_BYTES", "FILE_ATTRS", "samples_chunks", "RowResults", "PosteriorFileWriter", "read_posterior_file"]
 
-SCHEMA_VERSION = 1  #: bump when a dataset or attribute changes meaning, name, dtype or shape
+SCHEMA_VERSION = 2  #: bump when a dataset or attribute changes meaning, name, dtype or shape
 SAMPLES_CHUNK_BYTES = 1 << 20  #: HDF5 chunk of /samples: whole galaxies, about this many bytes (float32)
 _STR = h5py.string_dtype()
+
+
+def samples_chunks(n_rows: int, n_samples: int) -> tuple[int, int, int]:
+    """HDF5 chunk shape of /samples: whole galaxies, about :data:`SAMPLES_CHUNK_BYTES` each."""
+    n_theta = len(THETA_NAMES)
+    return max(1, min(max(1, n_rows), SAMPLES_CHUNK_BYTES // (n_samples * n_theta * 4))), n_samples, n_theta
 
 
 def _nan(*shape) -> np.ndarray:
@@ -100,9 +108,8 @@ class PosteriorFileWriter:
         self.samples = None
         if write_samples:
             n_theta = len(THETA_NAMES)
-            per_chunk = max(1, min(n_rows, SAMPLES_CHUNK_BYTES // (n_samples * n_theta)))
             self.samples = fh.create_dataset("samples", shape=(n_rows, n_samples, n_theta), dtype="float32",
-                                             chunks=(per_chunk, n_samples, n_theta), fillvalue=np.nan)
+                                             chunks=samples_chunks(n_rows, n_samples), fillvalue=np.nan)
 
     def write_samples(self, rows: np.ndarray, samples: np.ndarray) -> None:
         """Samples ``(len(rows), S, 12)`` of the sorted rows ``rows`` (written in contiguous runs)."""
@@ -118,7 +125,7 @@ class PosteriorFileWriter:
 
     def finish(self, res: RowResults, *, attrs: dict, ids=None, extra: dict | None = None,
                importance: dict | None = None, fallback: dict | None = None) -> None:
-        """Every dataset but /samples, and the attributes (``attrs``: n_samples, seed, support_threshold, model)."""
+        """Every dataset but /samples, and the attributes (``attrs``: :data:`FILE_ATTRS`; JSON ones as objects)."""
         fh = self.fh
         fh.create_dataset("method", data=np.array(res.method.tolist(), dtype=_STR))
         if importance is not None:
@@ -151,8 +158,8 @@ class PosteriorFileWriter:
         fh.attrs["schema_version"] = SCHEMA_VERSION
         fh.attrs["param_names"] = json.dumps(list(THETA_NAMES))
         fh.attrs["flag_bits"] = json.dumps(FLAGS)
-        for k in ("n_samples", "seed", "support_threshold", "model"):
-            fh.attrs[k] = attrs[k]
+        for k in FILE_ATTRS:
+            fh.attrs[k] = json.dumps(attrs[k]) if k in _JSON_ATTRS else attrs[k]
 
 
 def _column(values) -> np.ndarray:
@@ -170,24 +177,33 @@ def _runs(rows: np.ndarray):
     return list(zip(starts.tolist(), ends.tolist()))
 
 
-_JSON_ATTRS = ("param_names", "flag_bits", "model", "importance", "fallback")
+_JSON_ATTRS = ("param_names", "flag_bits", "model", "importance", "fallback", "counts", "settings")
+#: Attributes :meth:`PosteriorFileWriter.finish` takes from its ``attrs`` argument.
+FILE_ATTRS = ("n_samples", "seed", "support_threshold", "model", "row_start", "row_stop", "counts", "settings")
 
 
-def read_posterior_file(path, *, samples: bool = True) -> dict:
+def read_posterior_file(path, *, samples: bool = True, names=None) -> dict:
     """Read a posterior file into a dict: datasets by name (strings decoded; groups as ``"derived/median"``,
-    ``"input/<col>"``; /samples only with ``samples``) and ``"attrs"`` (JSON attributes decoded).
+    ``"input/<col>"``; /samples only with ``samples``; only ``names`` when given) and ``"attrs"`` (JSON
+    attributes decoded).
 
     Raises :class:`~sedflow_jax.errors.InputError` for a file of a newer schema or not a posterior file.
     """
     out: dict = {}
-    with h5py.File(path, "r") as fh:
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(f"{path}: not a readable posterior file ({err})") from None
+    with fh:
         version = int(fh.attrs.get("schema_version", 0))
         if version > SCHEMA_VERSION or "flags" not in fh or "median" not in fh:
             raise InputError(f"{path}: not a posterior file of schema <= {SCHEMA_VERSION} "
                              f"(schema_version {version}; needs /flags and /median)")
 
         def visit(name, obj):
-            if isinstance(obj, h5py.Dataset) and (samples or name != "samples"):
+            if not isinstance(obj, h5py.Dataset) or (names is not None and name not in names):
+                return
+            if samples or name != "samples":
                 data = obj[()]
                 out[name] = obj.asstr()[()] if obj.dtype.kind == "O" or h5py.check_string_dtype(obj.dtype) else data
 

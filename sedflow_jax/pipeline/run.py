@@ -1,7 +1,8 @@
-"""Whole-catalogue inference: a :class:`~sedflow_jax.io.catalog.Catalogue` -> one posterior file, one row per row."""
+"""Whole-catalogue inference, streamed in chunks: a catalogue -> one posterior file, one output row per input row."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -9,13 +10,15 @@ import time
 import h5py
 import numpy as np
 
-from ..flags import FLAGS, INVALID_MASK
-from ..io import atomic_path
-from ..io.catalog import Catalogue
+from ..errors import InputError
+from ..io.catalog import Catalogue, CatalogueReader
+from ..io.tables import aligned_ranges
 from ..photometry import Photometry, XLayout
+from .checkpoint import Checkpoint, check_output_path
+from .chunk import COUNT_KEYS, infer_chunk
 from .config import InferConfig
-from .layout import PosteriorFileWriter, RowResults
-from .steps import FlowSink, fallback_step, flow_step, importance_step, support_step
+from .layout import SCHEMA_VERSION
+from .merge import merge_posterior_files
 
 __all__ = ["infer_catalog", "catalogue_from_x"]
 
@@ -40,75 +43,136 @@ def _model_for(posterior, config: InferConfig):
     return ProvabgsModel.build(z_max=float(posterior.redshift_range[1]))
 
 
-def infer_catalog(posterior, catalogue: Catalogue, out: str | os.PathLike, config: InferConfig = InferConfig(), *,
-                  extra: dict | None = None) -> dict:
-    """Sample every valid row of ``catalogue``, write ``out`` atomically (:mod:`.layout`), return a summary dict.
+class _MemorySource:
+    """An in-memory :class:`Catalogue` read in blocks like a :class:`~sedflow_jax.io.catalog.CatalogueReader`."""
 
-    Steps (:mod:`.steps`): support flags -> flow samples and summaries (plus derived properties and the
-    fallback's chi-square check as configured) -> ANPE-IS -> NUTS fallback -> the rest of the file.
+    path = None
+
+    def __init__(self, catalogue: Catalogue, extra: dict | None):
+        self.catalogue, self.n_rows = catalogue, len(catalogue)
+        self.extra = {k: np.asarray(v) for k, v in (extra or {}).items()}
+        for k, v in self.extra.items():
+            if v.ndim != 1 or v.shape[0] != self.n_rows:
+                raise InputError(f"extra column {k!r} has shape {v.shape}; need ({self.n_rows},)")
+
+    def identity(self) -> dict:
+        c, h = self.catalogue, hashlib.sha256()
+        for a in (c.x, c.flags, c.photometry.flux_nmgy, c.photometry.ivar, c.photometry.redshift):
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(json.dumps([] if c.ids is None else np.asarray(c.ids).tolist(), default=str).encode())
+        for k in sorted(self.extra):
+            h.update(k.encode() + np.ascontiguousarray(self.extra[k]).tobytes())
+        return {"in_memory_sha256": h.hexdigest()}
+
+    def blocks(self, start, stop, block_rows):
+        for a, b in aligned_ranges(start, stop, block_rows):
+            yield a, b, self.catalogue.rows(a, b), {k: v[a:b] for k, v in self.extra.items()}
+
+
+class _FileSource:
+    """A :class:`~sedflow_jax.io.catalog.CatalogueReader` whose ``extra`` columns go under ``/input``."""
+
+    def __init__(self, reader: CatalogueReader):
+        self.reader, self.path, self.n_rows = reader, reader.path, reader.n_rows
+
+    def identity(self) -> dict:
+        return {**self.reader.identity(), "columns": repr(self.reader.columns), "extra": list(self.reader.extra)}
+
+    def blocks(self, start, stop, block_rows):
+        for a, b, cat in self.reader.blocks(start, stop, block_rows):
+            yield a, b, cat, {k: cat.table[k] for k in self.reader.extra}
+
+
+def _row_range(rows, n: int) -> tuple[int, int]:
+    start, stop = (0, n) if rows is None else (int(rows[0]), n if rows[1] is None else int(rows[1]))
+    if not 0 <= start < stop <= n:
+        raise InputError(f"--rows {start}:{stop} is not a non-empty range within the catalogue's {n} rows")
+    return start, stop
+
+
+def _model_digest(posterior) -> str:
+    import equinox as eqx
+    import jax
+
+    h = hashlib.sha256()
+    for leaf in jax.tree_util.tree_leaves(eqx.filter(posterior.flow, eqx.is_array)):
+        h.update(np.asarray(leaf).tobytes())
+    return h.hexdigest()
+
+
+def _run_attrs(posterior, config: InferConfig) -> dict:
+    return {"n_samples": config.n_samples, "seed": config.seed,
+            "support_threshold": float(posterior.support.threshold) if posterior.support else np.nan,
+            "model": json.loads(json.dumps({k: posterior.meta.get(k) for k in ("flow_config", "train_config", "name")},
+                                           default=str)),
+            "settings": config.settings()}
+
+
+def infer_catalog(posterior, catalogue, out: str | os.PathLike, config: InferConfig = InferConfig(), *,
+                  extra: dict | None = None, rows: tuple[int, int | None] | None = None, resume: bool = False) -> dict:
+    """Infer every valid row of ``catalogue`` chunk by chunk and write the posterior file ``out`` (:mod:`.layout`).
+
+    Each chunk of ``config.chunk_rows`` rows is read, inferred (:func:`~sedflow_jax.pipeline.chunk.infer_chunk`:
+    support flags -> flow samples and summaries (plus derived properties and the fallback's chi-square check as
+    configured) -> ANPE-IS -> NUTS fallback) and checkpointed as a part file (:mod:`.checkpoint`); then the parts
+    are merged into ``out`` atomically. Memory is bounded by a chunk, time is linear in the rows.
 
     Args:
         posterior: trained :class:`~sedflow_jax.anpe.Posterior`.
-        catalogue: from :func:`~sedflow_jax.io.catalog.read_catalogue` (or :func:`catalogue_from_x`).
+        catalogue: a :class:`~sedflow_jax.io.catalog.CatalogueReader` (streamed; its ``extra`` columns are copied
+            under ``/input``), or an in-memory :class:`Catalogue` (:func:`~sedflow_jax.io.catalog.read_catalogue`,
+            :func:`catalogue_from_x`).
         out: the posterior file to write.
         config: :class:`InferConfig`.
-        extra: optional dict of 1-D arrays (e.g. true parameters) copied under ``/input``.
+        extra: with an in-memory catalogue, a dict of 1-D arrays (e.g. true parameters) copied under ``/input``.
+        rows: ``(start, stop)`` catalogue rows to infer (``stop`` None: to the end); the file holds those rows and
+            :func:`~sedflow_jax.pipeline.merge.merge_posterior_files` joins the files of consecutive ranges.
+        resume: continue a killed run from its checkpoint (same catalogue, rows and settings).
 
     Returns:
-        counts (n_rows, n_inferred, n_invalid, n_outside_support, n_fallback_triggered, n_refit, n_nuts,
-        n_importance_reliable), timings (seconds, seconds_anpe) and the per-row arrays median, p16, p84, flags,
-        method, fallback_trigger, fallback_status, chi2_best, is_ess, is_pareto_k, is_status.
+        the run's counts (:data:`~sedflow_jax.pipeline.chunk.COUNT_KEYS`), ``seconds`` (this call) and ``resumed``
+        (chunks taken from the checkpoint). Per-row results are in the file (:func:`read_posterior_file`).
     """
     from tqdm.auto import tqdm
 
-    x = np.asarray(catalogue.x, np.float32)
-    flags, score = support_step(posterior, x, catalogue.flags)
-    valid = (flags & INVALID_MASK) == 0
-    vidx = np.flatnonzero(valid)
-    res = RowResults.empty(x, flags, score, valid, properties=config.properties)
-    model = _model_for(posterior, config)
-    n_is = n_refit = n_nuts = 0
+    source = _FileSource(catalogue) if isinstance(catalogue, CatalogueReader) else _MemorySource(catalogue, extra)
+    start, stop = _row_range(rows, source.n_rows)
+    out = check_output_path(out, inputs=[source.path])
+    size = int(config.chunk_rows)
+    ckpt = Checkpoint(out, {"schema_version": SCHEMA_VERSION, "input": source.identity(), "rows": [start, stop],
+                            "settings": config.settings(), "model": _model_digest(posterior)}, resume=resume)
+    model, attrs = _model_for(posterior, config), _run_attrs(posterior, config)
+    cache = None
+    if config.fallback is not None:
+        from ..mcmc import CompiledRuns
+
+        cache = CompiledRuns()
+    ranges = aligned_ranges(start, stop, size)
+    done = [r for r in ranges if ckpt.done(*r)]
+    counts = dict.fromkeys(COUNT_KEYS, 0)
+    for a, b in done:
+        _add(counts, _part_counts(ckpt.part(a, b)))
     t0 = time.perf_counter()
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as fh:
-        writer = PosteriorFileWriter(fh, x.shape[0], config.n_samples, write_samples=config.write_samples)
-        bar = tqdm(total=vidx.size, unit="gal", disable=not config.progress, desc="posteriors")
-        flow_step(posterior, vidx, x, FlowSink(vidx, x, catalogue.photometry, model, config, res, writer, bar), config)
-        bar.close()
-        seconds_anpe = time.perf_counter() - t0
-        if config.importance:
-            n_is = importance_step(posterior, model, x, catalogue.photometry, res, writer, config)
-        if config.fallback is not None:
-            n_refit, n_nuts = fallback_step(catalogue.photometry, res, writer, x, model, config, ids=catalogue.ids)
-        seconds = time.perf_counter() - t0
-        writer.finish(res, attrs=_attrs(posterior, config), ids=catalogue.ids, extra=extra,
-                      importance=_importance_attrs(config, n_is), fallback=_fallback_attrs(res, config, n_refit, n_nuts))
-    trig = res.fallback_trigger
-    return {"n_rows": len(res), "n_inferred": int(vidx.size), "n_invalid": int(len(res) - vidx.size),
-            "n_outside_support": int(np.sum((flags & FLAGS["outside_support"]) != 0)), "seconds": seconds,
-            "seconds_anpe": seconds_anpe, "median": res.median, "p16": res.p16, "p84": res.p84, "flags": flags,
-            "method": res.method, "fallback_trigger": trig, "fallback_status": res.fallback_status,
-            "chi2_best": res.chi2_best, "n_fallback_triggered": int(np.sum(trig != "")), "n_refit": n_refit,
-            "n_nuts": n_nuts, "n_importance_reliable": n_is, "is_ess": res.is_ess, "is_pareto_k": res.is_pareto_k,
-            "is_status": res.is_status}
+    first = next((a for a, b in ranges if not ckpt.done(a, b)), stop)
+    with tqdm(total=stop - start, initial=sum(b - a for a, b in done), unit="row", desc="catalogue",
+              disable=not config.progress) as bar:
+        for a, b, cat, ext in source.blocks(first, stop, size):
+            if ckpt.done(a, b):
+                continue
+            left = None if config.fallback is None or config.fallback.limit is None else \
+                max(0, config.fallback.limit - counts["n_refit"])
+            _add(counts, infer_chunk(posterior, cat, ckpt.part(a, b), a, model, config, attrs=attrs, extra=ext or None,
+                                     fallback_limit=left, cache=cache, bar=bar))
+    merge_posterior_files(ckpt.parts(), out)
+    ckpt.remove()
+    return {**counts, "seconds": time.perf_counter() - t0, "resumed": len(done)}
 
 
-def _attrs(posterior, config: InferConfig) -> dict:
-    return {"n_samples": config.n_samples, "seed": config.seed,
-            "support_threshold": float(posterior.support.threshold) if posterior.support else np.nan,
-            "model": json.dumps({k: posterior.meta.get(k) for k in ("flow_config", "train_config", "name")}, default=str)}
+def _part_counts(path) -> dict:
+    with h5py.File(path, "r") as fh:
+        return json.loads(fh.attrs["counts"])
 
 
-def _importance_attrs(config: InferConfig, n_reliable: int) -> dict | None:
-    if not config.importance:
-        return None
-    return {"n_proposal": int(config.importance), "n_pilot": int(config.importance_pilot), "n_reliable": n_reliable,
-            "criterion": "Pareto k-hat <= 0.7 and ESS >= 400"}
-
-
-def _fallback_attrs(res: RowResults, config: InferConfig, n_refit: int, n_nuts: int) -> dict | None:
-    fb = config.fallback
-    if fb is None:
-        return None
-    return {"chi2_p": fb.chi2_p, "chi2_cut": fb.chi2_cut, "n_check": fb.n_check, "limit": fb.limit,
-            "n_triggered": int(np.sum(res.fallback_trigger != "")), "n_refit": n_refit, "n_nuts": n_nuts,
-            "error_floor_mag": fb.error_floor_mag}
+def _add(total: dict, part: dict) -> None:
+    for k in COUNT_KEYS:
+        total[k] += int(part[k])

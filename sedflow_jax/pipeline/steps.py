@@ -22,7 +22,7 @@ from .config import InferConfig
 from .fallback import best_chi2, refit_rows, select_rows
 from .layout import PosteriorFileWriter, RowResults
 
-__all__ = ["summarise", "support_step", "ChunkOutputs", "chunk_outputs", "store_outputs", "FlowSink", "flow_step",
+__all__ = ["summarise", "support_step", "ChunkOutputs", "chunk_outputs", "store_outputs", "FlowSink", "flow_key", "flow_step",
            "replace_row", "importance_step", "fallback_step"]
 
 
@@ -106,11 +106,19 @@ class FlowSink:
             self.bar.update(samples.shape[0])
 
 
-def flow_step(posterior, rows: np.ndarray, x: np.ndarray, sink: FlowSink, config: InferConfig) -> None:
-    """Sample the flow for the sorted catalogue rows ``rows`` (key ``key(config.seed)``, galaxy ``i`` of ``rows``
-    uses ``fold_in(key, i)``); every chunk goes to ``sink``."""
+def flow_key(seed: int):
+    """The key of the flow's draws: catalogue row ``r`` uses ``fold_in(flow_key(seed), r)`` (ANPE-IS uses
+    ``fold_in(key(seed), r)``, an independent stream)."""
+    return jr.split(jr.key(seed))[0]
+
+
+def flow_step(posterior, rows: np.ndarray, x: np.ndarray, sink: FlowSink, config: InferConfig, *,
+              row_offset: int = 0) -> None:
+    """Sample the flow for the sorted rows ``rows`` of a chunk whose first catalogue row is ``row_offset``
+    (catalogue row ``r`` uses ``fold_in(flow_key(config.seed), r)``); every chunk goes to ``sink``."""
     if rows.size:
-        posterior.sample(jr.key(config.seed), x[rows], config.n_samples, callback=sink)
+        posterior.sample(flow_key(config.seed), x[rows], config.n_samples, callback=sink,
+                         index=np.asarray(rows, np.int64) + int(row_offset))
 
 
 def replace_row(res: RowResults, writer: PosteriorFileWriter, row: int, samples: np.ndarray, method: str, x, model,
@@ -123,9 +131,10 @@ def replace_row(res: RowResults, writer: PosteriorFileWriter, row: int, samples:
 
 
 def importance_step(posterior, model, x, photometry: Photometry, res: RowResults, writer: PosteriorFileWriter,
-                    config: InferConfig) -> int:
+                    config: InferConfig, *, row_offset: int = 0) -> int:
     """ANPE-IS on every valid row inside the support; reliable rows take the reweighted draws. Fills
-    ``res.is_ess``, ``is_pareto_k``, ``is_status``; returns the number of reliable rows."""
+    ``res.is_ess``, ``is_pareto_k``, ``is_status``; returns the number of reliable rows. Catalogue row ``r`` (the
+    chunk's row ``r - row_offset``) uses ``fold_in(key(config.seed), r)``."""
     from ..anpe.importance import reweight_rows
 
     valid = (res.flags & INVALID_MASK) == 0
@@ -134,7 +143,7 @@ def importance_step(posterior, model, x, photometry: Photometry, res: RowResults
     n_reliable = 0
     for r, ir in reweight_rows(posterior, model, x, photometry, inside, n_proposal=int(config.importance),
                                n_samples=config.n_samples, seed=config.seed, progress=config.progress,
-                               n_pilot=int(config.importance_pilot)):
+                               n_pilot=int(config.importance_pilot), key_index=inside + int(row_offset)):
         res.is_ess[r], res.is_pareto_k[r] = ir.ess, ir.pareto_k
         res.is_status[r] = "reliable" if ir.reliable else "; ".join(ir.reasons)
         if ir.reliable:
@@ -144,18 +153,23 @@ def importance_step(posterior, model, x, photometry: Photometry, res: RowResults
 
 
 def fallback_step(photometry: Photometry, res: RowResults, writer: PosteriorFileWriter, x, model,
-                  config: InferConfig, ids=None) -> tuple[int, int]:
-    """NUTS refits of the valid rows outside the support or failing the chi-square check (at most
-    ``fallback.limit``); converged ones replace the row's samples. Fills ``res.fallback_trigger`` and
-    ``fallback_status``; returns ``(n_refit, n_converged)``."""
+                  config: InferConfig, ids=None, *, row_offset: int = 0, limit: int | None = None,
+                  cache=None) -> tuple[int, int]:
+    """NUTS refits of the valid rows outside the support or failing the chi-square check (at most ``limit``,
+    default ``fallback.limit``: what a chunk has left of the run's limit); converged ones replace the row's
+    samples. Fills ``res.fallback_trigger`` and ``fallback_status``; returns ``(n_refit, n_converged)``. The
+    NUTS keys of a chunk derive from ``row_offset`` (:func:`~sedflow_jax.pipeline.fallback.refit_rows`);
+    ``cache``: a :class:`~sedflow_jax.mcmc.CompiledRuns` shared by the chunks of a run."""
     cfg = config.fallback
+    limit = cfg.limit if limit is None else limit
     valid = (res.flags & INVALID_MASK) == 0
     todo, res.fallback_trigger = select_rows(valid, (res.flags & FLAGS["outside_support"]) != 0, res.chi2_best, cfg)
-    if cfg.limit is not None and todo.size > cfg.limit:
-        res.fallback_status[todo[cfg.limit :]] = "not refit: limit"
-        todo = todo[: cfg.limit]
+    if limit is not None and todo.size > limit:
+        res.fallback_status[todo[limit:]] = "not refit: limit"
+        todo = todo[:limit]
     n_refit = n_nuts = 0
-    for r, smp, msg, _ in refit_rows(todo, photometry, config.n_samples, cfg, ids=ids, progress=config.progress):
+    for r, smp, msg, _ in refit_rows(todo, photometry, config.n_samples, cfg, ids=ids, progress=config.progress,
+                                     model=model, cache=cache, stream=int(row_offset)):
         n_refit += 1
         res.fallback_status[r] = msg
         if smp is not None:
