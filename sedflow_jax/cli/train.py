@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from ..errors import InputError
 
 __all__ = ["add_parser"]
 
@@ -11,9 +14,11 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("train", help="train the amortised posterior (ANPE) on a training set",
                               description="Train a conditional MAF on the valid rows of TRAINING_SET (HDF5 from "
                                           "`sedflow-jax simulate`); writes the model, checkpoints, history and a "
-                                          "training-curve plot into --out. Interrupted runs continue with --resume.")
+                                          "training-curve plot into --out (a new or empty directory: an existing model "
+                                          "is never overwritten). Interrupted runs continue with --resume.")
     p.add_argument("training_set")
-    p.add_argument("--out", required=True, help="model directory")
+    p.add_argument("--out", required=True, help="model directory: new or empty, or with --resume the directory of "
+                   "an interrupted run")
     g = p.add_argument_group("architecture")
     g.add_argument("--layers", type=int, default=10)
     g.add_argument("--width", type=int, default=256)
@@ -40,9 +45,41 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=_train)
 
 
-def _train(args: argparse.Namespace) -> int:
-    from ..anpe import FlowConfig, TrainConfig, train_posterior
+def _check_out_dir(out, *, resume: bool) -> None:
+    """Refuse an ``--out`` that training would clobber or cannot use, before any data is read.
 
+    A new run needs a new or empty directory (a saved model or checkpoint there is never overwritten);
+    ``--resume`` needs the checkpoint an interrupted run left there.
+    """
+    out = Path(out)
+    ckpt = out / "checkpoint.json"
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory; give a new directory for the model")
+    if resume:
+        if not ckpt.is_file():
+            raise InputError(f"--out {out}: --resume needs the checkpoint ({ckpt.name}) of an interrupted "
+                             f"`sedflow-jax train` there and there is none; drop --resume to start a new run")
+        return
+    if not out.is_dir():
+        return
+    if ckpt.is_file():
+        raise InputError(f"--out {out} holds a training checkpoint: pass --resume to continue it, or give a new --out")
+    if (out / "model.json").is_file():
+        raise InputError(f"--out {out} holds a saved model (model.json); training never overwrites one: give a new "
+                         f"--out")
+    entries = sorted(e.name for e in out.iterdir())
+    if entries:
+        raise InputError(f"--out {out} is not empty ({len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, "
+                         f"e.g. {entries[0]!r}); give a new or empty directory")
+
+
+def _train(args: argparse.Namespace) -> int:
+    _check_out_dir(args.out, resume=args.resume)
+    from ..anpe import FlowConfig, TrainConfig, train_posterior
+    from ..simulate import check_training_set
+
+    # every chunk read once, so a corrupt one is one line naming file and dataset, not a traceback mid-training
+    check_training_set(args.training_set, verify_data=True)
     fc = None if args.init_from is not None else FlowConfig(  # None: the fine-tuned model's architecture
         flow_layers=args.layers, nn_width=args.width, nn_depth=args.depth, invert=args.direction == "fast-density",
         transformer=args.transformer)

@@ -123,7 +123,7 @@ def batched(fn, model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096
     holding rows are evaluated, so a short catalogue costs its rows, not a whole chunk. Memory stays bounded
     by ``chunk_size``. ``block_rows`` (default: :func:`default_block_rows`) splits each chunk into
     vmapped blocks evaluated sequentially inside the same compiled call. A catalogue with no rows
-    raises ValueError.
+    gives an empty ``(0, ...)`` array without compiling anything (the row shape is traced abstractly).
     """
     if block_rows == -1:
         block_rows = default_block_rows()
@@ -133,7 +133,9 @@ def batched(fn, model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096
         theta, redshift = np.atleast_2d(theta), np.atleast_1d(redshift)
     n = theta.shape[0]
     if n == 0:
-        raise ValueError("no rows to evaluate (theta has 0 rows)")
+        row = eqx.filter_eval_shape(fn, model, jax.ShapeDtypeStruct(theta.shape[1:], model.dtype),
+                                    jax.ShapeDtypeStruct((), model.dtype))
+        return np.zeros((0, *row.shape), row.dtype)
     size = int(chunk_size)
     out = []
     for start in range(0, n, size):
@@ -158,10 +160,10 @@ def _properties(model, theta, redshift):
 
 
 def photometry_batch(model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096) -> np.ndarray:
-    """Fluxes in nanomaggies, ``(n_gal, n_band)``, with input checks."""
+    """Fluxes in nanomaggies, ``(n_gal, n_band)``, with input checks (no rows: ``(0, n_band)``)."""
     return batched(_photometry, model, theta, redshift, chunk_size=chunk_size)
 
 
 def properties_batch(model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096) -> np.ndarray:
-    """Derived properties, ``(n_gal, 5)`` in ``DERIVED_NAMES`` order, with input checks."""
+    """Derived properties, ``(n_gal, 5)`` in ``DERIVED_NAMES`` order, with input checks (no rows: ``(0, 5)``)."""
     return batched(_properties, model, theta, redshift, chunk_size=chunk_size)
