@@ -25,13 +25,15 @@ VALID_RANGES = {
 }
 
 
-def validate_inputs(theta, redshift, *, z_max: float) -> tuple[np.ndarray, np.ndarray]:
+def validate_inputs(theta, redshift, *, z_max: float, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
     """Check a batch of parameters and redshifts; raise ValueError naming parameter and row.
 
     Args:
         theta: ``(n_gal, 12)`` or ``(12,)`` physical parameters (order ``THETA_NAMES``).
         redshift: ``(n_gal,)`` or scalar.
         z_max: the model's largest redshift.
+        dtype: the model's dtype: the range is checked on the redshifts as the model will see them (0.2 given
+            in float64 is above 0.2 in float32, a float32 catalogue's 0.2 is above 0.2 in float64).
 
     Returns:
         theta as ``(n_gal, 12)`` float64 array and redshift as ``(n_gal,)``.
@@ -57,8 +59,9 @@ def validate_inputs(theta, redshift, *, z_max: float) -> tuple[np.ndarray, np.nd
         fail(~np.isfinite(redshift), "non-finite redshift")
     if (redshift < 0).any():
         fail(redshift < 0, "negative redshift")
-    if (redshift > z_max).any():
-        fail(redshift > z_max, f"redshift above the model's z_max = {z_max}")
+    above = redshift.astype(dtype) > np.asarray(z_max, dtype)
+    if above.any():
+        fail(above, f"redshift above the model's z_max = {z_max}")
     beta = theta[:, 1:5]
     if (beta < 0).any():
         col = int(np.argmax((beta < 0).any(axis=0)))
@@ -128,7 +131,7 @@ def batched(fn, model: ProvabgsModel, theta, redshift, *, chunk_size: int = 4096
     if block_rows == -1:
         block_rows = default_block_rows()
     if check:
-        theta, redshift = validate_inputs(theta, redshift, z_max=model.z_max)
+        theta, redshift = validate_inputs(theta, redshift, z_max=model.z_max, dtype=model.dtype)
     else:
         theta, redshift = np.atleast_2d(theta), np.atleast_1d(redshift)
     n = theta.shape[0]

@@ -21,11 +21,11 @@ from .checks import classify_fallback, posterior_predictive_check, training_colo
 from .config import InferConfig
 from .fallback import FallbackConfig, best_chi2, fallback_nuts_config, refit_rows, select_rows, trigger_strings
 from .layout import SCHEMA_VERSION, PosteriorFileWriter, RowResults, read_posterior_file
-from .merge import merge_posterior_files
+from .merge import compare_posterior_files, merge_posterior_files
 from .run import catalogue_from_x, infer_catalog
 from .steps import summarise
 
 __all__ = ["FallbackConfig", "InferConfig", "PosteriorFileWriter", "RowResults", "SCHEMA_VERSION", "best_chi2",
-           "catalogue_from_x", "classify_fallback", "fallback_nuts_config", "infer_catalog", "merge_posterior_files",
+           "catalogue_from_x", "classify_fallback", "compare_posterior_files", "fallback_nuts_config", "infer_catalog", "merge_posterior_files",
            "posterior_predictive_check", "read_posterior_file", "refit_rows", "select_rows", "summarise",
            "training_colour_range", "trigger_strings"]

@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..io import atomic_path
 from .layout import SCHEMA_VERSION, samples_chunks
 
-__all__ = ["merge_posterior_files"]
+__all__ = ["merge_posterior_files", "compare_posterior_files"]
 
 _STR = h5py.string_dtype()
 #: Attributes that differ between the parts of one run (summed or spanned when merged).
@@ -130,3 +130,29 @@ def merge_posterior_files(paths, out: str | os.PathLike) -> Path:
         for fh in parts:
             fh.close()
     return out
+
+
+def compare_posterior_files(a, b) -> list[str]:
+    """What differs between two posterior files: names of datasets (values compared bit for bit, NaN equal to
+    NaN; read a block of rows at a time) and attributes (``attrs/<name>``) that are not identical. Empty: the
+    files hold the same results."""
+    diff = []
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        da, db = _datasets(fa), _datasets(fb)
+        diff += sorted(set(da) ^ set(db))
+        for name in sorted(set(da) & set(db)):
+            x, y = da[name], db[name]
+            if x.shape != y.shape or x.dtype.kind != y.dtype.kind:
+                diff.append(name)
+                continue
+            is_str = h5py.check_string_dtype(x.dtype) is not None
+            step = _COPY_ROWS if name == "samples" else max(1, x.shape[0])
+            for i in range(0, x.shape[0], step):
+                u, v = (d.asstr()[i : i + step] if is_str else d[i : i + step] for d in (x, y))
+                if not np.array_equal(u, v, equal_nan=u.dtype.kind == "f"):
+                    diff.append(name)
+                    break
+        for k in sorted(set(fa.attrs) | set(fb.attrs)):
+            if str(fa.attrs.get(k)) != str(fb.attrs.get(k)):
+                diff.append(f"attrs/{k}")
+    return diff

@@ -85,11 +85,6 @@ def test_photometry_batch_compiles_once_across_catalogue_lengths(model_synth_def
     np.testing.assert_array_equal(again[2][:50], outs[2])  # a row's value does not depend on the padding
 
 
-def test_empty_catalogue_is_a_clear_error(model_synth_default):
-    with pytest.raises(ValueError, match="0 rows"):
-        photometry_batch(model_synth_default, np.zeros((0, 12)), np.zeros(0))
-
-
 def test_single_row_and_scalar_redshift(model_synth_default, draws, vmapped):
     theta, z = draws
     out = photometry_batch(model_synth_default, theta[3], z[3])
