@@ -1,10 +1,11 @@
 """The catalogue of ``sedflow-jax nuts``: reading (CSV or simulated HDF5), the id checks, the row screen.
 
-Errors in the file itself (a missing or duplicated column, a line with too many or too few fields, an
-empty or non-numeric value, a duplicated or unusable id, a bad ``--rows``) are :class:`InputError`\\ s
-naming the file, column, line or argument, raised before any fit. Rows whose values cannot be fitted
-(a non-finite flux in a band with ivar > 0, a negative or non-finite ivar, no band with ivar > 0, a
-redshift that is not finite or outside [0, z_max]) are not errors: :func:`screen_rows` gives their
+The CSV is read by :func:`sedflow_jax.io.tables.open_table`, as ``infer`` reads catalogues. Errors in the
+file itself (a missing or duplicated column, a line with too many or too few fields, a non-numeric value, a
+duplicated or unusable id, a bad ``--rows``) are :class:`InputError`\\ s naming the file, column, line, row
+or argument, raised before any fit. Rows whose values cannot be fitted (an empty or non-finite flux in a
+band with ivar > 0, a negative, empty or non-finite ivar, no band with ivar > 0, a redshift that is not
+finite or outside [0, z_max]) are not errors: :func:`screen_rows` gives their
 reasons, and the command reports them per galaxy and fits the others.
 
 Ids key the output files (``galaxy_<id>.nc``), so they must be unique and usable as a file name; they
@@ -13,7 +14,6 @@ are carried exactly as read (strings, never through a float). Unusable ids are r
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,17 +42,11 @@ class Inputs:
 
 
 def parse_rows(text: str | None) -> slice | None:
-    """``--rows START:STOP`` (either side may be empty) as a slice; InputError naming ``--rows`` otherwise."""
-    if text is None:
-        return None
-    parts = text.split(":")
-    try:
-        if len(parts) != 2:
-            raise ValueError
-        a, b = (int(p) if p.strip() else None for p in parts)
-    except ValueError:
-        raise InputError(f"--rows {text!r}: expected START:STOP (integers, either may be empty, e.g. 0:100)") from None
-    return slice(a, b)
+    """``--rows START:STOP`` (either side may be empty) as a slice (:func:`sedflow_jax.cli.infer.parse_rows`)."""
+    from .infer import parse_rows as parse_range
+
+    rows = parse_range(text)
+    return None if rows is None else slice(*rows)
 
 
 def read_inputs(path: str, filters, rows: slice | None) -> Inputs:
@@ -63,12 +57,12 @@ def read_inputs(path: str, filters, rows: slice | None) -> Inputs:
     if path.endswith((".h5", ".hdf5")):
         return _read_simulated(path, names, rows)
     need = ["redshift"] + [f"flux_{b}" for b in names] + [f"ivar_{b}" for b in names]
-    values, ids, lines = _read_csv(path, need, names)
+    values, ids, where = _read_csv(path, need, names)
     idx = _select(path, values.shape[0], rows)
     ids = [str(i) if ids is None else ids[i] for i in idx]  # no id column: the row number in the file
     nb = len(names)
     return Inputs(flux=values[idx, 1:1 + nb], ivar=values[idx, 1 + nb:], z=values[idx, 0], ids=ids,
-                  where=[f"row {i}, line {lines[i]}" for i in idx], truth=None,
+                  where=[where[i] for i in idx], truth=None,
                   labels=[(f"flux_{b}", f"ivar_{b}") for b in names])
 
 
@@ -94,58 +88,26 @@ def _read_simulated(path, names, rows) -> Inputs:
                   labels=[(f"flux_obs_nmgy[{b}]", f"sigma_flux_nmgy[{b}]") for b in names])
 
 
-def _open_rows(path: str):
-    """The header and ``(first line, fields)`` of each non-blank record; csv and decoding errors as InputError."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            records, last = [], reader.line_num
-            for rec in reader:
-                if rec:
-                    records.append((last + 1, rec))
-                last = reader.line_num
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except csv.Error as err:
-        raise InputError(f"{path}: line {reader.line_num}: {err}") from None
-    if not header:
-        raise InputError(f"{path}: empty file (no header line)")
-    return header, records
-
-
 def _read_csv(path: str, need: list, names: list):
-    """``(values (n_row, len(need)) float64, ids or None, first line of each row)``; InputError for bad fields."""
-    header, records = _open_rows(path)
-    dup = sorted({c for c in header if header.count(c) > 1})
-    if dup:
-        raise InputError(f"{path}: column(s) {dup} appear more than once in the header")
-    missing = [c for c in need if c not in header]
-    if missing:
-        raise InputError(f"{path}: missing columns {missing} (need redshift, flux_<band>, ivar_<band> for {names})")
-    if not records:
-        raise InputError(f"{path}: no rows")
-    cols = [header.index(c) for c in need]
-    id_col = header.index("id") if "id" in header else None
-    values = np.empty((len(records), len(need)))
-    for r, (line, rec) in enumerate(records):
-        if len(rec) > len(header):
-            raise InputError(f"{path}: line {line} has {len(rec)} fields but the header has {len(header)}")
-        if len(rec) < len(header):
-            raise InputError(f"{path}: line {line} (row {r}) has no value for column {header[len(rec)]!r} "
-                             f"({len(rec)} fields, the header has {len(header)})")
-        for k, c in enumerate(cols):
-            text = rec[c]
-            try:
-                values[r, k] = float(text)
-            except ValueError:
-                what = "is empty" if not text.strip() else f"{text!r} is not a number"
-                raise InputError(f"{path}: line {line} (row {r}), column {need[k]!r}: {what}") from None
-    lines = [line for line, _ in records]
-    ids = None if id_col is None else [rec[id_col] for _, rec in records]
+    """``(values (n_row, len(need)) float64, ids as read or None, 'row R' per row)`` through
+    :func:`~sedflow_jax.io.tables.open_table` (field counts, text in numeric columns and empty files are errors
+    naming the line; an empty value is NaN, which :func:`screen_rows` reports for its row)."""
+    from ..io.tables import open_table
+
+    with open_table(path) as t:
+        missing = [c for c in need if c not in t]
+        if missing:
+            raise InputError(f"{path}: missing columns {missing} (need redshift, flux_<band>, ivar_<band> for {names})")
+        t.check_numeric(need)
+        id_col = "id" if "id" in t else None
+        cols = need + ([id_col] if id_col else [])
+        _, _, table = next(t.blocks(cols, 0, t.n_rows, t.n_rows, text=[id_col] if id_col else []))
+    values = np.stack([np.asarray(table[c], np.float64) for c in need], 1)
+    where = [f"row {r}" for r in range(values.shape[0])]
+    ids = None if id_col is None else [str(v) for v in table[id_col]]
     if ids is not None:
-        check_ids(path, ids, [f"row {r}, line {line}" for r, line in enumerate(lines)])
-    return values, ids, lines
+        check_ids(path, ids, where)
+    return values, ids, where
 
 
 def check_ids(path: str, ids: list, where: list) -> None:

@@ -6,8 +6,8 @@ length is read in constant memory. FITS and HDF5 are read by slicing (memory-map
 CSV is parsed once on opening (field counts checked, row count and column types found) and then read
 sequentially.
 
-CSV column types, decided over the whole file: ``int`` (every value an integer that fits int64: ids such as
-19-digit SDSS objIDs stay exact), ``float`` (numbers, with '', nan, null, None, NA as NaN) or ``str``. Every
+CSV column types, decided over the whole file: ``int`` (every value an integer written in canonical decimal
+that fits int64: ids such as 19-digit SDSS objIDs stay exact; '007' is not one), ``float`` (numbers, with '', nan, null, None, NA as NaN) or ``str``. Every
 error is an :class:`~sedflow_jax.errors.InputError` naming the file and the line, column or dataset.
 """
 
@@ -235,8 +235,9 @@ def _kind_of(values: np.ndarray, at_least: str = "int") -> str:
     """The narrowest of 'int' < 'float' < 'str', no narrower than ``at_least``, that holds every value."""
     if at_least == "int":
         try:
-            values.astype(np.int64)
-            return "int"
+            # canonical decimals only: '007' or '+7' read as an int would not be the id as written
+            if np.array_equal(values.astype(np.int64).astype(str), values):
+                return "int"
         except (ValueError, OverflowError):
             pass
     if at_least in ("int", "float"):

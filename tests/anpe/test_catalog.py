@@ -99,7 +99,7 @@ def test_bad_rows_flagged_same_count_and_order_all_formats(tiny_posterior, tmp_p
         med = fh["median"][:]
         np.testing.assert_allclose(fh["x"][:][flags == 0], xc[flags == 0])
         assert np.all(np.isnan(fh["samples"][1]))
-        assert fh.attrs["schema_version"] == 1  # sedflow_jax.pipeline.layout.SCHEMA_VERSION
+        assert fh.attrs["schema_version"] == 2  # sedflow_jax.pipeline.layout.SCHEMA_VERSION
     assert np.all((fl & 15) == flags)
     assert reasons[1] == "missing_value" and "redshift_outside_range" in reasons[4]
     assert np.all(np.isnan(med[[1, 3, 4, 6]])) and np.all(np.isfinite(med[[0, 2, 5, 7]]))

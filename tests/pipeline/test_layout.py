@@ -27,6 +27,13 @@ def _results(n=5):
     return res
 
 
+def _attrs(n, **kw):
+    """The run attributes PosteriorFileWriter.finish takes (layout.FILE_ATTRS), rows 10 .. 10 + n."""
+    base = {"n_samples": 4, "seed": 0, "support_threshold": 1.0, "model": {}, "row_start": 10, "row_stop": 10 + n,
+            "counts": {"n_rows": n}, "settings": {}}
+    return {**base, **kw}
+
+
 def test_write_then_read_back(tmp_path):
     res = _results()
     n, s = len(res), 7
@@ -35,12 +42,13 @@ def test_write_then_read_back(tmp_path):
         w = PosteriorFileWriter(fh, n, s)
         w.write_samples(np.array([0, 2, 3, 4]), samples[[0, 2, 3, 4]])  # two contiguous runs
         w.write_row(3, samples[3] + 1)
-        w.finish(res, attrs={"n_samples": s, "seed": 3, "support_threshold": 1.5, "model": json.dumps({"name": "t"})},
+        w.finish(res, attrs=_attrs(n, n_samples=s, seed=3, support_threshold=1.5, model={"name": "t"}),
                  ids=np.array(["a", "b", "c", "d", "e"]), extra={"true_m": np.arange(n)},
                  importance={"n_proposal": 64}, fallback={"limit": 1})
     out = read_posterior_file(tmp_path / "p.h5")
     a = out["attrs"]
-    assert a["schema_version"] == SCHEMA_VERSION == 1
+    assert a["schema_version"] == SCHEMA_VERSION == 2
+    assert a["row_start"] == 10 and a["row_stop"] == 10 + n and a["counts"] == {"n_rows": n}
     assert a["param_names"] == list(THETA_NAMES) and a["flag_bits"] == FLAGS and a["seed"] == 3
     assert a["importance"] == {"n_proposal": 64} and a["fallback"] == {"limit": 1} and a["model"] == {"name": "t"}
     assert out["samples"].shape == (n, s, 12) and out["samples"].dtype == np.float32
@@ -65,7 +73,7 @@ def test_optional_parts_absent_and_newer_schema_refused(tmp_path):
     res.derived = None
     with h5py.File(tmp_path / "p.h5", "w") as fh:
         PosteriorFileWriter(fh, len(res), 4, write_samples=False).finish(
-            res, attrs={"n_samples": 4, "seed": 0, "support_threshold": np.nan, "model": "{}"})
+            res, attrs=_attrs(len(res), n_samples=4, support_threshold=np.nan))
     out = read_posterior_file(tmp_path / "p.h5")
     for name in ("samples", "is_ess", "is_status", "fallback_status", "chi2_best", "derived/median", "id"):
         assert name not in out
