@@ -119,7 +119,7 @@ class Posterior:
 
     # -- sampling ---------------------------------------------------------------------------------
     def sample(self, key, x, n: int, *, physical: bool = True, samples_per_chunk: int = SAMPLES_PER_CHUNK,
-               callback=None, index=None) -> np.ndarray | None:
+               callback=None, index=None, pad_galaxies: int | None = None) -> np.ndarray | None:
         """Posterior samples for each galaxy.
 
         Args:
@@ -133,6 +133,8 @@ class Posterior:
                 returned (bounded memory for large catalogues).
             index: ``(n_gal,)`` non-negative integers < 2**32 naming each galaxy's key (e.g. its catalogue row, so
                 a galaxy's draws do not depend on which other rows are sampled with it).
+            pad_galaxies: choose the compiled chunk as if there were at least this many galaxies (the rows of a
+                catalogue chunk), so calls with fewer galaxies (a chunk with fewer valid rows) reuse its shape.
 
         Returns:
             ``(n_gal, n, 12|11)`` in the flow's dtype (float32 for shipped models; or ``(n, ...)`` for a
@@ -153,7 +155,7 @@ class Posterior:
             raise ValueError(f"index must hold {n_gal} integers in [0, 2**32), got shape {index.shape}")
         index = index.astype(np.uint32)
         n_dev = len(jax.local_devices())
-        g = _chunk_galaxies(n_gal, n, samples_per_chunk, single)
+        g = _chunk_galaxies(max(n_gal, int(pad_galaxies or 0)), n, samples_per_chunk, single)
         g = max(n_dev, -(-g // n_dev) * n_dev)
         outs = []
         for s in range(0, n_gal, g):

@@ -44,7 +44,8 @@ def add_parser(subparsers) -> None:
                    help="nuts: refit rows outside the training support or failing the chi-square check with NUTS")
     p.add_argument("--fallback-chi2-p", type=float, default=1e-3,
                    help="tail probability of the chi-square check (5 dof) that sends a row to NUTS; 0 disables it")
-    p.add_argument("--fallback-limit", type=int, default=None, help="refit at most this many rows")
+    p.add_argument("--fallback-limit", type=int, default=None,
+                   help="refit at most this many rows (per run: each --rows part of a split catalogue has its own)")
     p.add_argument("--fallback-error-floor", default=None, metavar="MAG[,MAG,MAG,MAG,MAG]",
                    help="magnitude error floor added in quadrature for the chi-square check and the NUTS fits: "
                         "one value for all of ugriz or five (NSA's: 0.05,0.02,0.02,0.02,0.03)")
@@ -174,41 +175,60 @@ class _terminate_as_interrupt:
             signal.signal(signal.SIGTERM, self._old)
 
 
-def _report(args, res: dict) -> None:
+def _summarise_file(path, truth_col: str) -> dict:
+    """Per-flag counts, ANPE-IS diagnostics, fallback triggers and log M* recovery from the posterior file,
+    read a block of rows at a time (constant memory for any catalogue)."""
     import numpy as np
 
     from ..flags import FLAGS
-    from ..pipeline import read_posterior_file
+    from ..pipeline.layout import iter_posterior_blocks
 
-    names = ["flags", "median", "p16", "p84", "is_ess", "is_pareto_k", "fallback_trigger",
-             *(f"input/{args.truth_col}",)]
-    f = read_posterior_file(args.out, samples=False, names=names)
+    flags = dict.fromkeys(FLAGS, 0)
+    trig = {"support": 0, "chi2": 0, "support,chi2": 0}
+    ess, khat, dm, inside = [], [], [], []
+    truth_name = f"input/{truth_col}"
+    for blk in iter_posterior_blocks(path, ["flags", "median", "p16", "p84", "is_ess", "is_pareto_k",
+                                            "fallback_trigger", truth_name]):
+        for name, bit in FLAGS.items():
+            flags[name] += int(np.sum((blk["flags"] & bit) != 0))
+        if "is_ess" in blk:
+            ok = np.isfinite(blk["is_ess"])  # rows the reweighting ran on
+            ess.append(blk["is_ess"][ok])
+            khat.append(blk["is_pareto_k"][ok])
+        if "fallback_trigger" in blk:
+            for k in trig:
+                trig[k] += int(np.sum(blk["fallback_trigger"] == k))
+        if truth_name in blk:
+            t, m = np.asarray(blk[truth_name], float), blk["median"][:, 0]
+            ok = np.isfinite(m) & np.isfinite(t)
+            dm.append(m[ok] - t[ok])
+            inside.append((t[ok] >= blk["p16"][ok, 0]) & (t[ok] <= blk["p84"][ok, 0]))
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+    return {"flags": flags, "trigger": trig, "is_ess": cat(ess), "is_pareto_k": cat(khat), "dm": cat(dm),
+            "inside": cat(inside)}
+
+
+def _report(args, res: dict) -> None:
+    import numpy as np
+
+    f = _summarise_file(args.out, args.truth_col)
     print(f"wrote {args.out}: {res['n_rows']} rows, {res['n_inferred']} inferred, {res['n_invalid']} flagged invalid, "
           f"{res['n_outside_support']} outside the training support; {res['seconds']:.2f} s"
           + (f" ({res['resumed']} chunks from the checkpoint)" if res["resumed"] else
              f" ({res['seconds'] / max(1, res['n_inferred']):.4f} s/galaxy at {args.n_samples} samples)"))
-    if args.importance:
-        n_inside = int(np.sum(np.isfinite(f["is_ess"])))  # rows the reweighting ran on
-        print(f"importance sampling ({args.importance} proposals/galaxy): {res['n_importance_reliable']} of {n_inside} "
-              f"in-support galaxies reliable (method='anpe_is'); median ESS {np.nanmedian(f['is_ess']):.0f}, "
-              f"median Pareto k-hat {np.nanmedian(f['is_pareto_k']):.2f}")
+    if args.importance and f["is_ess"].size:
+        print(f"importance sampling ({args.importance} proposals/galaxy): {res['n_importance_reliable']} of "
+              f"{f['is_ess'].size} in-support galaxies reliable (method='anpe_is'); median ESS "
+              f"{np.median(f['is_ess']):.0f}, median Pareto k-hat {np.median(f['is_pareto_k']):.2f}")
     if args.fallback == "nuts":
-        trig = f["fallback_trigger"]
-        n_trig, n_inf = res["n_fallback_triggered"], max(1, res["n_inferred"])
+        trig, n_trig, n_inf = f["trigger"], res["n_fallback_triggered"], max(1, res["n_inferred"])
         print(f"fallback: {n_trig} rows ({100 * n_trig / n_inf:.2f}% of inferred; SEDflow paper: 1.7%) sent to NUTS: "
-              f"{int(np.sum(trig == 'support'))} outside support only, {int(np.sum(trig == 'chi2'))} chi-square only, "
-              f"{int(np.sum(trig == 'support,chi2'))} both; {res['n_refit']} refit, {res['n_nuts']} converged "
-              f"(method='nuts'), {res['n_refit'] - res['n_nuts']} kept the flow posterior with the failure stated")
-    for name, bit in FLAGS.items():
-        k = int(np.sum((f["flags"] & bit) != 0))
+              f"{trig['support']} outside support only, {trig['chi2']} chi-square only, {trig['support,chi2']} both; "
+              f"{res['n_refit']} refit, {res['n_nuts']} converged (method='nuts'), "
+              f"{res['n_refit'] - res['n_nuts']} kept the flow posterior with the failure stated")
+    for name, k in f["flags"].items():
         if k:
             print(f"  flagged {name:28s} {k}")
-    truth = f.get(f"input/{args.truth_col}")
-    if truth is not None:
-        truth = np.asarray(truth, float)
-        ok = np.isfinite(f["median"][:, 0]) & np.isfinite(truth)
-        if ok.any():
-            d = f["median"][ok, 0] - truth[ok]
-            inside = np.mean((truth[ok] >= f["p16"][ok, 0]) & (truth[ok] <= f["p84"][ok, 0]))
-            print(f"log M* recovery on {ok.sum()} galaxies with truth: bias {np.mean(d):+.3f} dex, "
-                  f"scatter {np.std(d):.3f} dex, truth inside 68% interval {inside:.2f}")
+    if f["dm"].size:
+        print(f"log M* recovery on {f['dm'].size} galaxies with truth: bias {np.mean(f['dm']):+.3f} dex, "
+              f"scatter {np.std(f['dm']):.3f} dex, truth inside 68% interval {np.mean(f['inside']):.2f}")

@@ -24,9 +24,9 @@ def _merge(args: argparse.Namespace) -> int:
     import h5py
 
     from ..pipeline import merge_posterior_files
-    from ..pipeline.checkpoint import check_output_path
+    from ..pipeline.checkpoint import check_output_path, remove_stale_temps
 
-    check_output_path(args.out, inputs=args.parts)
+    remove_stale_temps(check_output_path(args.out, inputs=args.parts))  # what a killed merge left
     out = merge_posterior_files(args.parts, args.out)
     with h5py.File(out, "r") as fh:
         counts = json.loads(fh.attrs["counts"])

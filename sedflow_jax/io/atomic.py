@@ -36,6 +36,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, _mode_for(path))
+        fd = os.open(tmp, os.O_RDONLY)  # on disk before the rename: a crash leaves the old file or the whole new one
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

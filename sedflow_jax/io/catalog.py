@@ -217,6 +217,12 @@ class CatalogueReader:
             if columns.id is not None and columns.id not in self.table:
                 raise InputError(f"{path}: catalogue lacks id column {columns.id!r} (--id-col); "
                                  f"available: {sorted(self.table.names)}")
+            if columns.id is not None and columns.id in names:
+                raise InputError(f"{path}: the id column {columns.id!r} (--id-col) is also a photometry or redshift "
+                                 "column")
+            self.table.use(names + ([columns.id] if columns.id else []))
+            if self.table.n_rows == 0:
+                raise InputError(f"{path}: the catalogue has no rows")
             self.table.check_numeric(names)
         except BaseException:
             self.table.close()

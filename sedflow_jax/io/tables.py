@@ -68,6 +68,9 @@ class Table:
         """A column's shape beyond the row axis (``()`` for a 1-D column)."""
         return ()
 
+    def use(self, names: Sequence[str]) -> None:
+        """Tell the table which columns will be read (an HDF5 group's row count is theirs)."""
+
     def check_numeric(self, names: Sequence[str]) -> None:
         """Raise :class:`InputError` naming the first column of ``names`` that does not hold numbers."""
         for name in names:
@@ -82,12 +85,15 @@ class Table:
         raise NotImplementedError
 
     def read(self, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        """Every row of ``names`` (default: all columns) in memory."""
-        names = list(self.names if names is None else names)
+        """Every row of ``names`` (default: all columns of the table's length) in memory."""
+        names = list(self._full_length() if names is None else names)
         parts = [blk for _, _, blk in self.blocks(names, 0, self.n_rows, max(1, self.n_rows))]
         if not parts:
             return {k: self._empty(k) for k in names}
         return parts[0]
+
+    def _full_length(self) -> list[str]:
+        return list(self.names)
 
     def _empty(self, name: str) -> np.ndarray:
         return np.zeros(0, {"int": np.int64, "float": np.float64}.get(self.dtype_kind(name), object))
@@ -146,11 +152,18 @@ class CSVTable(Table):
         return open(self.path, newline="", encoding="utf-8-sig")  # -sig: a leading BOM is not part of a name
 
     def _records(self, fh) -> Iterator[tuple[int, list[str]]]:
-        """(physical line number, fields) of every non-comment, non-blank record."""
+        """(physical line number, fields) of the header and every record below it: '#' comment lines and blank
+        lines before the header are skipped, blank lines below it too. A record of empty fields is a row (of
+        missing values), and so is one whose first field starts with '#' (a text id): never dropped."""
         reader = csv.reader(fh)
+        header_seen = False
         try:
             for fields in reader:
-                if fields and not fields[0].lstrip().startswith("#") and any(f.strip() for f in fields):
+                if not header_seen and (not fields or fields[0].lstrip().startswith("#")
+                                        or not any(f.strip() for f in fields)):
+                    continue
+                if fields:
+                    header_seen = True
                     yield reader.line_num, fields
         except (csv.Error, UnicodeDecodeError) as err:
             raise InputError(f"{self.path}, line {reader.line_num + 1}: not a readable CSV ({err})") from None
@@ -301,12 +314,22 @@ class HDF5Table(Table):
             g = self._fh[group]
         except (OSError, KeyError) as err:
             raise InputError(f"{path}: not a readable HDF5 catalogue (group {group!r}: {err})") from None
+        if not isinstance(g, h5py.Group):
+            self._fh.close()
+            raise InputError(f"{path}: {group!r} is a dataset, not a group of column datasets")
         self._ds = {k: g[k] for k in g.keys() if isinstance(g[k], h5py.Dataset) and g[k].ndim >= 1}
         self.names = tuple(self._ds)
-        lengths = {k: d.shape[0] for k, d in self._ds.items()}
-        self.n_rows = max(lengths.values(), default=0)
-        short = sorted(k for k, v in lengths.items() if v != self.n_rows)
-        self._short = set(short)
+        lengths = [d.shape[0] for d in self._ds.values()]
+        # the most common length (unrelated arrays, e.g. a wavelength grid, may sit beside the columns);
+        # use() fixes it to the columns a reader needs
+        self.n_rows = max(set(lengths), key=lengths.count) if lengths else 0
+
+    def use(self, names) -> None:
+        lengths = {k: self._ds[k].shape[0] for k in names if k in self._ds}
+        if len(set(lengths.values())) > 1:
+            raise InputError(f"{self.path}: the columns have different lengths: {lengths}")
+        if lengths:
+            self.n_rows = next(iter(lengths.values()))
 
     def dtype_kind(self, name):
         return _kind_of_dtype(self._ds[name].dtype)
@@ -315,9 +338,9 @@ class HDF5Table(Table):
         return tuple(self._ds[name].shape[1:])
 
     def blocks(self, names, start, stop, block_rows, *, text=()):
-        short = sorted(self._short.intersection(names))
+        short = sorted(k for k in names if self._ds[k].shape[0] < stop)
         if short:
-            raise InputError(f"{self.path}: dataset(s) {short} have fewer rows than the catalogue's {self.n_rows}")
+            raise InputError(f"{self.path}: dataset(s) {short} have fewer than {stop} rows")
         for a, b in aligned_ranges(start, stop, block_rows):
             out = {}
             for name in names:
@@ -327,6 +350,9 @@ class HDF5Table(Table):
                     raise InputError(f"{self.path}: cannot read dataset {name!r} rows {a}-{b - 1} "
                                      f"(truncated or damaged file: {err})") from None
             yield a, b, out
+
+    def _full_length(self):
+        return [k for k in self.names if self._ds[k].shape[0] == self.n_rows]
 
     def close(self):
         self._fh.close()

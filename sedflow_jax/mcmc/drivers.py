@@ -151,11 +151,12 @@ def _run_group(cache, cfg, kind, keys, fms, fa, wa, prior):
 def run_nuts_batch(key, flux_obs_nmgy, ivar, redshift, *, model=None, prior=None, config: NUTSConfig | None = None,
                    galaxy_ids=None, truth=None, strategy: str = "loop", batch_size: int = 4,
                    require_converged: bool = False, progress: bool = True,
-                   cache: CompiledRuns | None = None) -> Iterator[tuple[int, NUTSResult]]:
+                   cache: CompiledRuns | None = None, key_index=None) -> Iterator[tuple[int, NUTSResult]]:
     """NUTS for many galaxies; yields ``(row, NUTSResult)`` in row order.
 
-    Galaxy ``i`` uses ``jax.random.fold_in(key, i)``, so results do not depend on the strategy's
-    grouping. Strategies: ``'loop'`` (one ``jax.jit(run_one)`` compile reused for every galaxy;
+    Galaxy ``i`` uses ``jax.random.fold_in(key, key_index[i])`` (default ``key_index[i] = i``; e.g. catalogue
+    rows, so a galaxy's result does not depend on which others are run with it), so results do not depend on
+    the strategy's grouping. Strategies: ``'loop'`` (one ``jax.jit(run_one)`` compile reused for every galaxy;
     with several local devices, galaxies are spread over them with ``pmap``, ``n_device`` at a
     time) or ``'vmap'`` (``jit(vmap(run_one))`` over ``batch_size`` galaxies; a vmapped NUTS
     advances at the pace of the slowest trajectory, see ``docs/nuts.md`` for timings).
@@ -169,6 +170,9 @@ def run_nuts_batch(key, flux_obs_nmgy, ivar, redshift, *, model=None, prior=None
     cache = CompiledRuns() if cache is None else cache
     f, w, z, model, prior = _prepare(flux_obs_nmgy, ivar, redshift, model, prior)
     n = f.shape[0]
+    key_index = np.arange(n) if key_index is None else np.asarray(key_index)
+    if key_index.shape != (n,):
+        raise ValueError(f"key_index must hold {n} integers, got shape {key_index.shape}")
     ids = [str(i) for i in range(n)] if galaxy_ids is None else [str(g) for g in galaxy_ids]
     if len(ids) != n:
         raise ValueError(f"{len(ids)} galaxy_ids for {n} galaxies")
@@ -187,7 +191,7 @@ def run_nuts_batch(key, flux_obs_nmgy, ivar, redshift, *, model=None, prior=None
             rows = list(range(start, min(start + group, n)))
             pad = rows + [rows[-1]] * (group - len(rows))  # fixed shape: pad with the last row
             fms = fixed_redshift_models(model, z[pad])
-            keys = jnp.stack([jr.fold_in(key, i) for i in pad])
+            keys = jnp.stack([jr.fold_in(key, int(key_index[i])) for i in pad])
             fa, wa = jnp.asarray(f[pad], dt), jnp.asarray(w[pad], dt)
             t0 = time.perf_counter()
             raws = jax.block_until_ready(_run_group(cache, cfg, kind, keys, fms, fa, wa, prior))

@@ -48,11 +48,15 @@ def check_output_path(out: str | os.PathLike, *, inputs=()) -> Path:
 def remove_stale_temps(out: Path) -> list[Path]:
     """Remove the temporary files :func:`~sedflow_jax.io.atomic.atomic_path` leaves beside ``out`` when a process
     writing it is killed (``.<name>.*.tmp``); returns what was removed."""
+    import re
+
     removed = []
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.[A-Za-z0-9_]{{8}}\.tmp")  # tempfile.mkstemp's 8 characters
     if out.parent.is_dir():
         for tmp in out.parent.glob(f".{out.name}.*.tmp"):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
+            if pattern.fullmatch(tmp.name):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
     return removed
 
 

@@ -111,12 +111,13 @@ def select_rows(valid: np.ndarray, outside_support: np.ndarray, chi2: np.ndarray
 
 
 def refit_rows(rows: np.ndarray, photometry: Photometry, n_samples: int, cfg: FallbackConfig, *, ids=None,
-               progress=True, model=None, cache=None, stream: int = 0):
+               progress=True, model=None, cache=None, row_offset: int = 0):
     """Run NUTS on ``rows`` of ``photometry`` (the catalogue's fluxes and ivar, ``cfg.error_floor_mag`` in
     quadrature); yields ``(row, samples (n_samples, 12) or None, status, diagnostics)``.
 
-    The ``j``-th row uses ``fold_in(fold_in(key(cfg.seed), stream), j)`` and the draws are picked with
-    ``default_rng([cfg.seed, stream])``: catalogue inference passes a chunk's first row as ``stream``. ``model``
+    Row ``r`` (catalogue row ``row_offset + r``: a chunk passes its first row) runs NUTS with
+    ``fold_in(split(key(cfg.seed))[1], row_offset + r)`` and its draws are picked with ``default_rng([cfg.seed, row_offset
+    + r])``, so a galaxy's refit does not depend on the chunk or the other rows refit with it. ``model``
     (default: built for these redshifts) and ``cache`` (:class:`~sedflow_jax.mcmc.CompiledRuns`): held across
     calls, one compile serves them all.
 
@@ -138,15 +139,17 @@ def refit_rows(rows: np.ndarray, photometry: Photometry, n_samples: int, cfg: Fa
     flux, ivar, z = (np.asarray(a, np.float64) for a in (phot.flux_nmgy, phot.ivar, phot.redshift))
     model = ProvabgsModel.build(z_max=max(0.2, float(np.max(z)))) if model is None else model
     gid = [str(r) if ids is None else str(ids[r]) for r in rows]
-    rng = np.random.default_rng([cfg.seed, stream])
+    catalogue_rows = rows.astype(np.int64) + int(row_offset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotConvergedWarning)
-        key = jax.random.fold_in(jax.random.key(cfg.seed), stream)
-        for j, res in run_nuts_batch(key, flux, ivar, z, model=model, config=cfg.nuts or fallback_nuts_config(),
-                                     galaxy_ids=gid, progress=progress, cache=cache):
+        key = jax.random.split(jax.random.key(cfg.seed))[1]  # [0] is the flow's, key(seed) itself ANPE-IS's
+        for j, res in run_nuts_batch(key, flux, ivar, z, model=model,
+                                     config=cfg.nuts or fallback_nuts_config(), galaxy_ids=gid, progress=progress,
+                                     cache=cache, key_index=catalogue_rows):
             d = res.diagnostics
             if res.converged:
                 draws = np.asarray(res.idata.posterior["theta"]).reshape(-1, 12)
+                rng = np.random.default_rng([cfg.seed, int(catalogue_rows[j])])
                 pick = rng.choice(draws.shape[0], n_samples, replace=draws.shape[0] < n_samples)
                 yield int(rows[j]), draws[pick].astype(np.float32), (
                     f"nuts converged in {d['wall_s']:.0f} s (R-hat {d['max_rhat']:.3f}, ESS {d['min_ess_bulk']:.0f})"), d

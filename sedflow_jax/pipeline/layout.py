@@ -22,8 +22,8 @@ One output row per input row, in input order (``n`` rows, ``S`` samples per gala
 Attributes: ``schema_version`` (:data:`SCHEMA_VERSION`), ``param_names`` (JSON list), ``flag_bits`` (JSON
 dict), ``n_samples``, ``seed``, ``support_threshold``, ``model`` (JSON), ``row_start`` / ``row_stop`` (the
 catalogue rows the file holds: ``[row_start, row_stop)``, so ``n = row_stop - row_start``), ``counts`` (JSON:
-rows inferred, invalid, outside support, ...), ``settings`` (JSON: the run's :class:`InferConfig` and chunk
-size), and ``importance`` / ``fallback`` (JSON settings and counts) when those steps ran. Files written before
+rows inferred, invalid, outside support, ...), ``settings`` (JSON: the run's :class:`InferConfig`), ``catalogue``
+(JSON: the input's name, size, row count and column choice; in-memory catalogues: a digest), and ``importance`` / ``fallback`` (JSON settings and counts) when those steps ran. Files written before
 the attribute existed read as version 0 (same layout); version 1 lacks row_start, row_stop, counts, settings.
 """
 
@@ -39,7 +39,7 @@ from ..errors import InputError
 from ..flags import FLAGS, flag_reasons
 from ..params import DERIVED_NAMES, THETA_NAMES
 
-__all__ = ["SCHEMA_VERSION", "SAMPLES_CHUNK_BYTES", "FILE_ATTRS", "samples_chunks", "RowResults", "PosteriorFileWriter", "read_posterior_file"]
+__all__ = ["SCHEMA_VERSION", "SAMPLES_CHUNK_BYTES", "FILE_ATTRS", "samples_chunks", "iter_posterior_blocks", "RowResults", "PosteriorFileWriter", "read_posterior_file"]
 
 SCHEMA_VERSION = 2  #: bump when a dataset or attribute changes meaning, name, dtype or shape
 SAMPLES_CHUNK_BYTES = 1 << 20  #: HDF5 chunk of /samples: whole galaxies, about this many bytes (float32)
@@ -177,9 +177,10 @@ def _runs(rows: np.ndarray):
     return list(zip(starts.tolist(), ends.tolist()))
 
 
-_JSON_ATTRS = ("param_names", "flag_bits", "model", "importance", "fallback", "counts", "settings")
+_JSON_ATTRS = ("param_names", "flag_bits", "model", "importance", "fallback", "counts", "settings", "catalogue")
 #: Attributes :meth:`PosteriorFileWriter.finish` takes from its ``attrs`` argument.
-FILE_ATTRS = ("n_samples", "seed", "support_threshold", "model", "row_start", "row_stop", "counts", "settings")
+FILE_ATTRS = ("n_samples", "seed", "support_threshold", "model", "row_start", "row_stop", "counts", "settings",
+              "catalogue")
 
 
 def read_posterior_file(path, *, samples: bool = True, names=None) -> dict:
@@ -215,3 +216,17 @@ def read_posterior_file(path, *, samples: bool = True, names=None) -> dict:
     attrs["schema_version"] = version
     out["attrs"] = attrs
     return out
+
+
+def iter_posterior_blocks(path, names, *, block_rows: int = 65536):
+    """Yield ``{name: rows a..b-1}`` of the datasets ``names`` present in a posterior file, a block of rows at a
+    time (strings decoded): constant memory for a summary of any catalogue."""
+    with h5py.File(path, "r") as fh:
+        present = [k for k in names if k in fh]
+        n = fh["flags"].shape[0]
+        for a in range(0, n, block_rows):
+            out = {}
+            for k in present:
+                d = fh[k]
+                out[k] = d.asstr()[a : a + block_rows] if h5py.check_string_dtype(d.dtype) else d[a : a + block_rows]
+            yield out

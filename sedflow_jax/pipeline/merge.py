@@ -27,21 +27,26 @@ _STR = h5py.string_dtype()
 _PER_PART = ("row_start", "row_stop", "counts", "importance", "fallback")
 _SUMMED = {"importance": ("n_reliable",), "fallback": ("n_triggered", "n_refit", "n_nuts")}
 _COPY_ROWS = 256  # galaxies of /samples copied at a time
+_BLOCK_ROWS = 65536  # rows of the other datasets
 
 
-def _open_parts(paths):
-    parts = []
-    for path in paths:
-        try:
-            fh = h5py.File(path, "r")
-        except OSError as err:
-            raise InputError(f"{path}: not a readable posterior file ({err})") from None
+def _meta(path: Path) -> dict:
+    """A part's attributes and dataset layout (the file is closed again: one part is open at a time)."""
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(f"{path}: not a readable posterior file ({err})") from None
+    with fh:
         if int(fh.attrs.get("schema_version", 0)) != SCHEMA_VERSION or "row_start" not in fh.attrs:
-            fh.close()
             raise InputError(f"{path}: not a posterior file of schema {SCHEMA_VERSION} with a row range "
                              "(written by this version's infer)")
-        parts.append(fh)
-    return sorted(parts, key=lambda fh: int(fh.attrs["row_start"]))
+        layout = {}
+        for name, d in _datasets(fh).items():
+            is_str = h5py.check_string_dtype(d.dtype) is not None
+            layout[name] = (d.shape[1:], "str" if is_str else d.dtype.str, dict(d.attrs))
+        groups = {k: dict(fh[k].attrs) for k in fh if isinstance(fh[k], h5py.Group)}
+        return {"path": path, "attrs": {k: fh.attrs[k] for k in fh.attrs}, "layout": layout, "groups": groups,
+                "start": int(fh.attrs["row_start"]), "stop": int(fh.attrs["row_stop"])}
 
 
 def _datasets(fh: h5py.File) -> dict:
@@ -50,62 +55,56 @@ def _datasets(fh: h5py.File) -> dict:
     return out
 
 
-def _check_compatible(parts) -> None:
+def _check_compatible(parts: list[dict]) -> None:
     first = parts[0]
-    ref_attrs = {k: first.attrs[k] for k in first.attrs if k not in _PER_PART}
-    ref_ds = {k: (d.shape[1:], d.dtype.kind) for k, d in _datasets(first).items()}
-    for fh in parts[1:]:
-        attrs = {k: fh.attrs[k] for k in fh.attrs if k not in _PER_PART}
-        differ = sorted(k for k in set(attrs) | set(ref_attrs) if str(attrs.get(k)) != str(ref_attrs.get(k)))
+    ref = {k: v for k, v in first["attrs"].items() if k not in _PER_PART}
+    for p in parts[1:]:
+        attrs = {k: v for k, v in p["attrs"].items() if k not in _PER_PART}
+        differ = sorted(k for k in set(attrs) | set(ref) if str(attrs.get(k)) != str(ref.get(k)))
         if differ:
-            raise InputError(f"{fh.filename} and {first.filename} come from runs with different {', '.join(differ)}")
-        ds = {k: (d.shape[1:], d.dtype.kind) for k, d in _datasets(fh).items()}
-        if ds != ref_ds:
-            raise InputError(f"{fh.filename} and {first.filename} hold different datasets: "
-                             f"{sorted(set(ds.items()) ^ set(ref_ds.items()))}")
+            raise InputError(f"{p['path']} and {first['path']} come from runs with different {', '.join(differ)}")
+        if {k: v[:2] for k, v in p["layout"].items()} != {k: v[:2] for k, v in first["layout"].items()}:
+            raise InputError(f"{p['path']} and {first['path']} hold different datasets: "
+                             f"{sorted(set(p['layout']) ^ set(first['layout'])) or 'shapes or dtypes differ'}")
     for a, b in zip(parts, parts[1:]):
-        stop, start = int(a.attrs["row_stop"]), int(b.attrs["row_start"])
-        if stop != start:
-            what = "overlap" if start < stop else "leave a gap"
-            raise InputError(f"{a.filename} (rows to {stop}) and {b.filename} (rows from {start}) {what}")
+        if a["stop"] != b["start"]:
+            what = "overlap" if b["start"] < a["stop"] else "leave a gap"
+            raise InputError(f"{a['path']} (rows to {a['stop']}) and {b['path']} (rows from {b['start']}) {what}")
 
 
-def _merged_attrs(parts) -> dict:
-    attrs = {k: parts[0].attrs[k] for k in parts[0].attrs}
-    attrs["row_start"], attrs["row_stop"] = int(parts[0].attrs["row_start"]), int(parts[-1].attrs["row_stop"])
-    counts = [json.loads(fh.attrs["counts"]) for fh in parts]
+def _merged_attrs(parts: list[dict]) -> dict:
+    attrs = dict(parts[0]["attrs"])
+    attrs["row_start"], attrs["row_stop"] = parts[0]["start"], parts[-1]["stop"]
+    counts = [json.loads(p["attrs"]["counts"]) for p in parts]
     attrs["counts"] = json.dumps({k: sum(c[k] for c in counts) for k in counts[0]})
     for name, keys in _SUMMED.items():
         if name in attrs:
-            vals = [json.loads(fh.attrs[name]) for fh in parts]
+            vals = [json.loads(p["attrs"][name]) for p in parts]
             merged = dict(vals[0])
             merged.update({k: sum(v[k] for v in vals) for k in keys})
             attrs[name] = json.dumps(merged)
     return attrs
 
 
-def _copy_dataset(name: str, parts, out: h5py.File, n: int) -> None:
-    src = parts[0][name]
-    is_str = src.dtype.kind == "O" or h5py.check_string_dtype(src.dtype) is not None
-    kw = {"chunks": samples_chunks(n, src.shape[1]), "fillvalue": np.nan} if name == "samples" else {}
-    dst = out.create_dataset(name, shape=(n, *src.shape[1:]), dtype=_STR if is_str else src.dtype, **kw)
-    for k, v in src.attrs.items():
+def _step(name: str) -> int:
+    return _COPY_ROWS if name == "samples" else _BLOCK_ROWS
+
+
+def _create(out: h5py.File, name: str, spec, n: int):
+    shape, dtype, attrs = spec
+    kw = {"chunks": samples_chunks(n, shape[0]), "fillvalue": np.nan} if name == "samples" else {}
+    dst = out.create_dataset(name, shape=(n, *shape), dtype=_STR if dtype == "str" else np.dtype(dtype), **kw)
+    for k, v in attrs.items():
         dst.attrs[k] = v
-    at = 0
-    for fh in parts:
-        d = fh[name]
-        step = _COPY_ROWS if name == "samples" else max(1, d.shape[0])
-        for a in range(0, d.shape[0], step):
-            b = min(d.shape[0], a + step)
-            dst[at + a : at + b] = d.asstr()[a:b] if is_str else d[a:b]
-        at += d.shape[0]
+    return dst
 
 
 def merge_posterior_files(paths, out: str | os.PathLike) -> Path:
-    """Merge the posterior files ``paths`` (consecutive row ranges, any order) into ``out`` (atomically).
+    """Merge the posterior files ``paths`` (consecutive row ranges, any order) into ``out`` (atomically), reading
+    one file and a block of rows at a time.
 
     Raises :class:`~sedflow_jax.errors.InputError` when they are not posterior files of this schema, overlap,
-    leave a gap, or come from runs with different settings.
+    leave a gap, or come from runs with different settings or catalogues.
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -113,22 +112,25 @@ def merge_posterior_files(paths, out: str | os.PathLike) -> Path:
     out = Path(out)
     if any(out.exists() and os.path.samefile(out, p) for p in paths):
         raise InputError(f"merge: --out {out} is one of the inputs")
-    parts = _open_parts(paths)
-    try:
-        _check_compatible(parts)
-        n = int(parts[-1].attrs["row_stop"]) - int(parts[0].attrs["row_start"])
-        with atomic_path(out) as tmp, h5py.File(tmp, "w") as fh:
-            for name in _datasets(parts[0]):
-                _copy_dataset(name, parts, fh, n)
-            for name in ("derived",):
-                if name in parts[0]:
-                    for k, v in parts[0][name].attrs.items():
-                        fh[name].attrs[k] = v
-            for k, v in _merged_attrs(parts).items():
-                fh.attrs[k] = v
-    finally:
-        for fh in parts:
-            fh.close()
+    parts = sorted((_meta(p) for p in paths), key=lambda m: m["start"])
+    _check_compatible(parts)
+    n = parts[-1]["stop"] - parts[0]["start"]
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as fh:
+        dst = {name: _create(fh, name, spec, n) for name, spec in parts[0]["layout"].items()}
+        for group, attrs in parts[0]["groups"].items():
+            for k, v in attrs.items():
+                fh[group].attrs[k] = v
+        at = 0
+        for p in parts:
+            with h5py.File(p["path"], "r") as src:
+                for name, d in dst.items():
+                    s, is_str = src[name], p["layout"][name][1] == "str"
+                    for a in range(0, s.shape[0], _step(name)):
+                        b = min(s.shape[0], a + _step(name))
+                        d[at + a : at + b] = s.asstr()[a:b] if is_str else s[a:b]
+            at += p["stop"] - p["start"]
+        for k, v in _merged_attrs(parts).items():
+            fh.attrs[k] = v
     return out
 
 
@@ -146,7 +148,7 @@ def compare_posterior_files(a, b) -> list[str]:
                 diff.append(name)
                 continue
             is_str = h5py.check_string_dtype(x.dtype) is not None
-            step = _COPY_ROWS if name == "samples" else max(1, x.shape[0])
+            step = _step(name)
             for i in range(0, x.shape[0], step):
                 u, v = (d.asstr()[i : i + step] if is_str else d[i : i + step] for d in (x, y))
                 if not np.array_equal(u, v, equal_nan=u.dtype.kind == "f"):

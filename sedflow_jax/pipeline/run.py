@@ -64,6 +64,10 @@ class _MemorySource:
             h.update(k.encode() + np.ascontiguousarray(self.extra[k]).tobytes())
         return {"in_memory_sha256": h.hexdigest()}
 
+    def summary(self) -> dict:
+        """What the file's ``catalogue`` attribute records (merging refuses parts of different catalogues)."""
+        return {"n_rows": self.n_rows, **self.identity()}
+
     def blocks(self, start, stop, block_rows):
         for a, b in aligned_ranges(start, stop, block_rows):
             yield a, b, self.catalogue.rows(a, b), {k: v[a:b] for k, v in self.extra.items()}
@@ -76,7 +80,13 @@ class _FileSource:
         self.reader, self.path, self.n_rows = reader, reader.path, reader.n_rows
 
     def identity(self) -> dict:
-        return {**self.reader.identity(), "columns": repr(self.reader.columns), "extra": list(self.reader.extra)}
+        return {**self.reader.identity(), **self.summary()}
+
+    def summary(self) -> dict:
+        """The catalogue's name, size, rows and column choice: the same for copies of the file on other machines,
+        so the parts of a split run merge."""
+        return {"name": self.path.name, "size": self.path.stat().st_size, "n_rows": self.n_rows,
+                "columns": repr(self.reader.columns), "extra": list(self.reader.extra)}
 
     def blocks(self, start, stop, block_rows):
         for a, b, cat in self.reader.blocks(start, stop, block_rows):
@@ -91,21 +101,28 @@ def _row_range(rows, n: int) -> tuple[int, int]:
 
 
 def _model_digest(posterior) -> str:
+    """A digest of everything of the posterior that shapes the output: the flow's arrays, the support model,
+    the redshift range."""
     import equinox as eqx
     import jax
 
     h = hashlib.sha256()
     for leaf in jax.tree_util.tree_leaves(eqx.filter(posterior.flow, eqx.is_array)):
         h.update(np.asarray(leaf).tobytes())
+    sup = posterior.support
+    if sup is not None:
+        for a in (sup.ref, sup.mean, sup.std, sup.k, sup.threshold):
+            h.update(np.asarray(a).tobytes())
+    h.update(json.dumps(list(map(float, posterior.redshift_range))).encode())
     return h.hexdigest()
 
 
-def _run_attrs(posterior, config: InferConfig) -> dict:
+def _run_attrs(posterior, config: InferConfig, source) -> dict:
     return {"n_samples": config.n_samples, "seed": config.seed,
             "support_threshold": float(posterior.support.threshold) if posterior.support else np.nan,
             "model": json.loads(json.dumps({k: posterior.meta.get(k) for k in ("flow_config", "train_config", "name")},
                                            default=str)),
-            "settings": config.settings()}
+            "settings": config.settings(), "catalogue": source.summary()}
 
 
 def infer_catalog(posterior, catalogue, out: str | os.PathLike, config: InferConfig = InferConfig(), *,
@@ -141,17 +158,15 @@ def infer_catalog(posterior, catalogue, out: str | os.PathLike, config: InferCon
     size = int(config.chunk_rows)
     ckpt = Checkpoint(out, {"schema_version": SCHEMA_VERSION, "input": source.identity(), "rows": [start, stop],
                             "settings": config.settings(), "model": _model_digest(posterior)}, resume=resume)
-    model, attrs = _model_for(posterior, config), _run_attrs(posterior, config)
+    model, attrs = _model_for(posterior, config), _run_attrs(posterior, config, source)
     cache = None
     if config.fallback is not None:
         from ..mcmc import CompiledRuns
 
         cache = CompiledRuns()
     ranges = aligned_ranges(start, stop, size)
-    done = [r for r in ranges if ckpt.done(*r)]
     counts = dict.fromkeys(COUNT_KEYS, 0)
-    for a, b in done:
-        _add(counts, _part_counts(ckpt.part(a, b)))
+    done = [r for r in ranges if ckpt.done(*r) and _add(counts, _part_counts(ckpt.part(*r)))]
     t0 = time.perf_counter()
     first = next((a for a, b in ranges if not ckpt.done(a, b)), stop)
     with tqdm(total=stop - start, initial=sum(b - a for a, b in done), unit="row", desc="catalogue",
@@ -168,11 +183,20 @@ def infer_catalog(posterior, catalogue, out: str | os.PathLike, config: InferCon
     return {**counts, "seconds": time.perf_counter() - t0, "resumed": len(done)}
 
 
-def _part_counts(path) -> dict:
-    with h5py.File(path, "r") as fh:
-        return json.loads(fh.attrs["counts"])
+def _part_counts(path) -> dict | None:
+    """A finished part's counts, or None (and the part removed, to be redone) if it cannot be read: a part a
+    crash left empty or damaged."""
+    try:
+        with h5py.File(path, "r") as fh:
+            return json.loads(fh.attrs["counts"])
+    except (OSError, KeyError, ValueError):
+        path.unlink(missing_ok=True)
+        return None
 
 
-def _add(total: dict, part: dict) -> None:
+def _add(total: dict, part: dict | None) -> bool:
+    if part is None:
+        return False
     for k in COUNT_KEYS:
         total[k] += int(part[k])
+    return True

@@ -118,7 +118,7 @@ def flow_step(posterior, rows: np.ndarray, x: np.ndarray, sink: FlowSink, config
     (catalogue row ``r`` uses ``fold_in(flow_key(config.seed), r)``); every chunk goes to ``sink``."""
     if rows.size:
         posterior.sample(flow_key(config.seed), x[rows], config.n_samples, callback=sink,
-                         index=np.asarray(rows, np.int64) + int(row_offset))
+                         index=np.asarray(rows, np.int64) + int(row_offset), pad_galaxies=config.chunk_rows)
 
 
 def replace_row(res: RowResults, writer: PosteriorFileWriter, row: int, samples: np.ndarray, method: str, x, model,
@@ -157,8 +157,8 @@ def fallback_step(photometry: Photometry, res: RowResults, writer: PosteriorFile
                   cache=None) -> tuple[int, int]:
     """NUTS refits of the valid rows outside the support or failing the chi-square check (at most ``limit``,
     default ``fallback.limit``: what a chunk has left of the run's limit); converged ones replace the row's
-    samples. Fills ``res.fallback_trigger`` and ``fallback_status``; returns ``(n_refit, n_converged)``. The
-    NUTS keys of a chunk derive from ``row_offset`` (:func:`~sedflow_jax.pipeline.fallback.refit_rows`);
+    samples. Fills ``res.fallback_trigger`` and ``fallback_status``; returns ``(n_refit, n_converged)``. Each
+    refit is keyed by its catalogue row (``row_offset`` + its row here; :func:`~sedflow_jax.pipeline.fallback.refit_rows`);
     ``cache``: a :class:`~sedflow_jax.mcmc.CompiledRuns` shared by the chunks of a run."""
     cfg = config.fallback
     limit = cfg.limit if limit is None else limit
@@ -169,7 +169,7 @@ def fallback_step(photometry: Photometry, res: RowResults, writer: PosteriorFile
         todo = todo[:limit]
     n_refit = n_nuts = 0
     for r, smp, msg, _ in refit_rows(todo, photometry, config.n_samples, cfg, ids=ids, progress=config.progress,
-                                     model=model, cache=cache, stream=int(row_offset)):
+                                     model=model, cache=cache, row_offset=int(row_offset)):
         n_refit += 1
         res.fallback_status[r] = msg
         if smp is not None:

@@ -60,10 +60,19 @@ def test_row1_19_digit_ids_are_carried_exactly(tmp_path):
     assert got.dtype == np.int64 and got.tolist() == ids  # float64 would merge them into a handful of values
 
 
-def test_row1_text_ids_stay_text(tmp_path):
-    body = [f"J{i:04d}.5{s[s.index(','):]}" for i, s in enumerate(BODY)]
-    cat = read_catalogue(write(tmp_path / "t.csv", body=body), CatalogColumns(id="id"))
-    assert cat.ids.tolist()[:2] == ["J0000.5", "J0001.5"]
+@pytest.mark.parametrize("ids", [["007", "7", "+8"], ["a1", "", "3"], ["1.5", "2", "#3"]])
+def test_row1_other_ids_stay_text_as_read(tmp_path, ids):
+    """Leading zeros, signs, decimals, an empty id, one starting with '#': the text as read, in /id."""
+    body = [f"{i}{s[s.index(','):]}" for i, s in zip(ids, BODY[:3])]
+    assert infer(write(tmp_path / "t.csv", body=body), tmp_path / "p.h5", "--id-col", "id") == 0
+    f = read_posterior_file(tmp_path / "p.h5", samples=False)
+    assert f["id"].tolist() == ids and f["attrs"]["counts"]["n_rows"] == 3
+
+
+def test_row1_a_row_of_empty_fields_is_kept_and_flagged(tmp_path):
+    body = [BODY[0], "," * (len(COLS) - 1), BODY[1]]
+    assert infer(write(tmp_path / "e.csv", body=body), tmp_path / "p.h5") == 0
+    assert read_posterior_file(tmp_path / "p.h5", samples=False)["flag_reason"].tolist() == ["", "missing_value", ""]
 
 
 # ---------------------------------------------------------------- row 2: the redshift range's edge
@@ -153,12 +162,27 @@ def test_row10_damaged_binary_catalogues(binary_catalogues, tmp_path, capsys, na
     one_line_error(capsys, name, needle)
 
 
-def test_row10_good_binary_catalogues_agree_with_the_csv(binary_catalogues):
-    ref = read_catalogue(binary_catalogues / "c.csv")
-    for name in ("ok.fits", "ok.h5"):
-        cat = read_catalogue(binary_catalogues / name)
-        np.testing.assert_array_equal(cat.flags, ref.flags)
-        np.testing.assert_array_equal(cat.x, ref.x)
+def test_row10_good_binary_catalogues_stream_like_the_csv(binary_catalogues, tmp_path):
+    """FITS and HDF5 (ids as bytes, a longer unrelated dataset beside the columns) read in chunks give the
+    CSV's rows: flags, x and ids."""
+    d = binary_catalogues
+    with h5py.File(d / "ok.h5", "r") as src, h5py.File(tmp_path / "bytes.h5", "w") as dst:
+        for k in src:
+            dst[k] = src[k][()] if k != "id" else np.array([f"g{i}".encode() for i in src[k][()]])
+        dst["wavelength_aa"] = np.linspace(3000, 9000, 500)
+    ref = read_posterior_file(_run(d / "c.csv", tmp_path / "csv.h5"), samples=False)
+    for cat in (d / "ok.fits", d / "ok.h5", tmp_path / "bytes.h5"):
+        f = read_posterior_file(_run(cat, tmp_path / f"{cat.name}.out.h5"), samples=False)
+        np.testing.assert_array_equal(f["flags"], ref["flags"])
+        np.testing.assert_array_equal(f["x"], ref["x"])
+        np.testing.assert_array_equal(f["median"], ref["median"])  # same rows, same keys: same draws
+        want = [f"g{i}" for i in range(len(BODY))] if cat.name == "bytes.h5" else list(range(len(BODY)))
+        assert f["id"].tolist() == want
+
+
+def _run(cat, out):
+    assert infer(cat, out, "--id-col", "id", "--chunk-rows", "16") == 0
+    return out
 
 
 def _out_below_a_file(tmp_path):
@@ -216,7 +240,7 @@ def test_row11_header_only_and_empty_files(tmp_path, capsys, body, needle):
 # ---------------------------------------------------------------- row 12: what a killed run leaves
 def test_row12_a_killed_runs_leftovers_are_removed_by_the_next_run(tmp_path):
     cat, out = write(tmp_path / "c.csv"), tmp_path / "p.h5"
-    (tmp_path / ".p.h5.abc123.tmp").write_bytes(b"\0" * 1000)  # what atomic_path leaves when killed
+    (tmp_path / ".p.h5.k3x_9q2z.tmp").write_bytes(b"\0" * 1000)  # what atomic_path leaves when killed
     (tmp_path / "p.h5.partial").mkdir()
     (tmp_path / "p.h5.partial" / "rows_000000000000_000000000016.h5").write_bytes(b"stale")
     assert infer(cat, out, "--chunk-rows", "16") == 0

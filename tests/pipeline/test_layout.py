@@ -30,7 +30,7 @@ def _results(n=5):
 def _attrs(n, **kw):
     """The run attributes PosteriorFileWriter.finish takes (layout.FILE_ATTRS), rows 10 .. 10 + n."""
     base = {"n_samples": 4, "seed": 0, "support_threshold": 1.0, "model": {}, "row_start": 10, "row_stop": 10 + n,
-            "counts": {"n_rows": n}, "settings": {}}
+            "counts": {"n_rows": n}, "settings": {}, "catalogue": {"name": "c.csv"}}
     return {**base, **kw}
 
 
