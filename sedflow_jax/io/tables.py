@@ -297,7 +297,7 @@ class FITSTable(Table):
                     col = col.filled(np.nan)
                 try:
                     out[name] = _decoded(np.asarray(col))
-                except OSError as err:
+                except (OSError, UnicodeDecodeError) as err:
                     raise InputError(f"{self.path}: cannot read column {name!r} rows {a}-{b - 1} ({err})") from None
             yield a, b, out
 
@@ -346,7 +346,7 @@ class HDF5Table(Table):
             for name in names:
                 try:
                     out[name] = _decoded(self._ds[name][a:b])
-                except OSError as err:
+                except (OSError, UnicodeDecodeError) as err:
                     raise InputError(f"{self.path}: cannot read dataset {name!r} rows {a}-{b - 1} "
                                      f"(truncated or damaged file: {err})") from None
             yield a, b, out

@@ -27,7 +27,7 @@ COUNT_KEYS = ("n_rows", "n_inferred", "n_invalid", "n_outside_support", "n_impor
 
 def infer_chunk(posterior, cat: Catalogue, path: Path, row_start: int, model, config: InferConfig, *,
                 attrs: dict, extra: dict | None = None, fallback_limit: int | None = None, cache=None,
-                bar=None) -> dict:
+                bar=None, pad_galaxies: int | None = None) -> dict:
     """Infer the rows of ``cat`` (catalogue rows ``row_start ..``) and write them to ``path`` atomically.
 
     Args:
@@ -37,6 +37,8 @@ def infer_chunk(posterior, cat: Catalogue, path: Path, row_start: int, model, co
         fallback_limit: refits this chunk may still do (``None``: no limit).
         cache: a :class:`~sedflow_jax.mcmc.CompiledRuns` shared by the run's chunks (fallback).
         bar: a tqdm bar counting rows.
+        pad_galaxies: the flow's compiled batch is chosen for this many galaxies (the run's chunk size, or its row
+            count when smaller), whatever the chunk's number of valid rows: one compile per run.
 
     Returns:
         the chunk's counts (:data:`COUNT_KEYS`).
@@ -50,7 +52,7 @@ def infer_chunk(posterior, cat: Catalogue, path: Path, row_start: int, model, co
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
         writer = PosteriorFileWriter(fh, len(cat), config.n_samples, write_samples=config.write_samples)
         sink = FlowSink(vidx, x, cat.photometry, model, config, res, writer, bar)
-        flow_step(posterior, vidx, x, sink, config, row_offset=row_start)
+        flow_step(posterior, vidx, x, sink, config, row_offset=row_start, pad_galaxies=pad_galaxies)
         if bar is not None:
             bar.update(len(cat) - vidx.size)
         if config.importance:

@@ -169,6 +169,7 @@ def infer_catalog(posterior, catalogue, out: str | os.PathLike, config: InferCon
     done = [r for r in ranges if ckpt.done(*r) and _add(counts, _part_counts(ckpt.part(*r)))]
     t0 = time.perf_counter()
     first = next((a for a, b in ranges if not ckpt.done(a, b)), stop)
+    pad = min(size, stop - start)  # the flow's batch: one compiled shape for every chunk
     with tqdm(total=stop - start, initial=sum(b - a for a, b in done), unit="row", desc="catalogue",
               disable=not config.progress) as bar:
         for a, b, cat, ext in source.blocks(first, stop, size):
@@ -177,7 +178,7 @@ def infer_catalog(posterior, catalogue, out: str | os.PathLike, config: InferCon
             left = None if config.fallback is None or config.fallback.limit is None else \
                 max(0, config.fallback.limit - counts["n_refit"])
             _add(counts, infer_chunk(posterior, cat, ckpt.part(a, b), a, model, config, attrs=attrs, extra=ext or None,
-                                     fallback_limit=left, cache=cache, bar=bar))
+                                     fallback_limit=left, cache=cache, bar=bar, pad_galaxies=pad))
     merge_posterior_files(ckpt.parts(), out)
     ckpt.remove()
     return {**counts, "seconds": time.perf_counter() - t0, "resumed": len(done)}

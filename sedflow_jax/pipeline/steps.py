@@ -113,12 +113,15 @@ def flow_key(seed: int):
 
 
 def flow_step(posterior, rows: np.ndarray, x: np.ndarray, sink: FlowSink, config: InferConfig, *,
-              row_offset: int = 0) -> None:
+              row_offset: int = 0, pad_galaxies: int | None = None) -> None:
     """Sample the flow for the sorted rows ``rows`` of a chunk whose first catalogue row is ``row_offset``
-    (catalogue row ``r`` uses ``fold_in(flow_key(config.seed), r)``); every chunk goes to ``sink``."""
+    (catalogue row ``r`` uses ``fold_in(flow_key(config.seed), r)``); every chunk goes to ``sink``.
+    ``pad_galaxies`` (:meth:`Posterior.sample`; default ``config.chunk_rows``): the same compiled shape for
+    every chunk of a run."""
     if rows.size:
         posterior.sample(flow_key(config.seed), x[rows], config.n_samples, callback=sink,
-                         index=np.asarray(rows, np.int64) + int(row_offset), pad_galaxies=config.chunk_rows)
+                         index=np.asarray(rows, np.int64) + int(row_offset),
+                         pad_galaxies=config.chunk_rows if pad_galaxies is None else pad_galaxies)
 
 
 def replace_row(res: RowResults, writer: PosteriorFileWriter, row: int, samples: np.ndarray, method: str, x, model,
