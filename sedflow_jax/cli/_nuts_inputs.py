@@ -100,8 +100,7 @@ def _read_csv(path: str, need: list, names: list):
             raise InputError(f"{path}: missing columns {missing} (need redshift, flux_<band>, ivar_<band> for {names})")
         t.check_numeric(need)
         id_col = "id" if "id" in t else None
-        cols = need + ([id_col] if id_col else [])
-        _, _, table = next(t.blocks(cols, 0, t.n_rows, t.n_rows, text=[id_col] if id_col else []))
+        table = t.read(need + ([id_col] if id_col else []), text=[id_col] if id_col else [])
     values = np.stack([np.asarray(table[c], np.float64) for c in need], 1)
     where = [f"row {r}" for r in range(values.shape[0])]
     ids = None if id_col is None else [str(v) for v in table[id_col]]

@@ -67,6 +67,24 @@ class CatalogColumns:
         names = [p.format(band=b) for p in pats for b in BANDS] if "{band}" in pats[0] else list(pats)
         return list(dict.fromkeys([*names, self.redshift]))
 
+    def check(self, available, source="catalogue", *, with_id: bool = True) -> None:
+        """Raise :class:`InputError` unless the columns ``available`` hold what these names ask for (the kind is
+        known; the redshift, photometry and, ``with_id``, id columns exist; the id is not a photometry column)."""
+        if self.kind not in ("flux", "mag"):
+            raise InputError(f"columns.kind must be 'flux' or 'mag', got {self.kind!r}")
+        names = list(available)
+        if self.redshift not in names:
+            raise InputError(f"{source} lacks redshift column {self.redshift!r}; available: {sorted(names)}")
+        missing = [n for n in self.photometry_names() if n not in names]
+        if missing:
+            raise InputError(f"{source} lacks column(s) {missing}; available: {sorted(names)}")
+        if with_id and self.id is not None:
+            if self.id not in names:
+                raise InputError(f"{source} lacks id column {self.id!r} (--id-col); available: {sorted(names)}")
+            if self.id in self.photometry_names():
+                raise InputError(f"{source}: the id column {self.id!r} (--id-col) is also a photometry or redshift "
+                                 "column")
+
     @classmethod
     def nsa(cls) -> CatalogColumns:
         """NSA: NMGY / NMGY_IVAR (FUV, NUV, u, g, r, i, z) and Z, NSAID."""
@@ -81,13 +99,8 @@ def read_table(path: str | os.PathLike, *, hdf5_group: str = "/") -> dict[str, n
 
 
 def _band_columns(table: dict, pattern: str, band_index) -> np.ndarray:
-    if "{band}" in pattern:
-        missing = [pattern.format(band=b) for b in BANDS if pattern.format(band=b) not in table]
-        if missing:
-            raise InputError(f"catalogue lacks column(s) {missing}; available: {sorted(table)}")
+    if "{band}" in pattern:  # the columns exist: CatalogColumns.check
         return np.stack([np.asarray(table[pattern.format(band=b)], np.float64) for b in BANDS], 1)
-    if pattern not in table:
-        raise InputError(f"catalogue lacks column {pattern!r}; available: {sorted(table)}")
     arr = np.asarray(table[pattern], np.float64)
     if arr.ndim != 2:
         raise InputError(f"column {pattern!r} must be 2-D (n, n_band) when it has no '{{band}}' placeholder")
@@ -142,8 +155,11 @@ def catalogue_photometry(table: dict, columns: CatalogColumns = CatalogColumns()
     Invalid rows keep their position; their entries may be NaN and their flags say why. Raises
     :class:`~sedflow_jax.errors.InputError` for a missing column or an unknown ``columns.kind``.
     """
-    if columns.redshift not in table:
-        raise InputError(f"catalogue lacks redshift column {columns.redshift!r}; available: {sorted(table)}")
+    columns.check(table, with_id=False)
+    return _photometry(table, columns, redshift_range)
+
+
+def _photometry(table: dict, columns: CatalogColumns, redshift_range):
     z = np.asarray(table[columns.redshift], np.float64)
     flags = np.zeros(z.shape[0], np.uint8)
     with np.errstate(all="ignore"):
@@ -155,7 +171,7 @@ def catalogue_photometry(table: dict, columns: CatalogColumns = CatalogColumns()
             flags |= _flag(np.any(np.isfinite(ivar) & (ivar <= 0), 1), "error_nonpositive")
             phot = Photometry(f, ivar, z)
             x = phot.x()
-        elif columns.kind == "mag":
+        else:  # "mag" (CatalogColumns.check knows no other kind)
             mag = _band_columns(table, columns.mag, columns.band_index)
             sig = _band_columns(table, columns.mag_err, columns.band_index)
             # sentinel magnitudes (99, -99, -9999) are no measurement: NaN, so the row is flagged missing_value.
@@ -165,8 +181,6 @@ def catalogue_photometry(table: dict, columns: CatalogColumns = CatalogColumns()
             flags |= _flag(np.any(np.isfinite(sig) & (sig <= 0), 1), "error_nonpositive")
             phot = Photometry.from_mags(mag, sig, z)
             x = XLayout(mag.shape[1]).assemble(mag, sig, z).astype(np.float32)
-        else:
-            raise InputError(f"columns.kind must be 'flux' or 'mag', got {columns.kind!r}")
         flags |= _flag(~np.isfinite(z), "missing_value")
         # compared as the float32 the flow and the model see (0.2 in float32 is above 0.2 in float64)
         z32, lo, hi = z.astype(np.float32), np.float32(redshift_range[0]), np.float32(redshift_range[1])
@@ -177,9 +191,8 @@ def catalogue_photometry(table: dict, columns: CatalogColumns = CatalogColumns()
 def catalogue_from_table(table: dict, columns: CatalogColumns = CatalogColumns(), *,
                          redshift_range=(0.0, 0.2)) -> Catalogue:
     """A :class:`Catalogue` from a column table (:func:`catalogue_photometry` plus the id column)."""
-    phot, x, flags = catalogue_photometry(table, columns, redshift_range=redshift_range)
-    if columns.id is not None and columns.id not in table:
-        raise InputError(f"catalogue lacks id column {columns.id!r}; available: {sorted(table)}")
+    columns.check(table)
+    phot, x, flags = _photometry(table, columns, redshift_range)
     ids = np.asarray(table[columns.id]) if columns.id is not None else None
     return Catalogue(table, phot, x, flags, ids)
 
@@ -205,21 +218,8 @@ class CatalogueReader:
         self.path, self.columns, self.redshift_range = Path(path), columns, tuple(redshift_range)
         self.table = open_table(path, hdf5_group=hdf5_group)
         try:
+            columns.check(self.table.names, f"{path}: catalogue")
             names = columns.photometry_names()
-            if columns.kind not in ("flux", "mag"):
-                raise InputError(f"columns.kind must be 'flux' or 'mag', got {columns.kind!r}")
-            if columns.redshift not in self.table:
-                raise InputError(f"{path}: catalogue lacks redshift column {columns.redshift!r}; "
-                                 f"available: {sorted(self.table.names)}")
-            missing = [n for n in names if n not in self.table]
-            if missing:
-                raise InputError(f"{path}: catalogue lacks column(s) {missing}; available: {sorted(self.table.names)}")
-            if columns.id is not None and columns.id not in self.table:
-                raise InputError(f"{path}: catalogue lacks id column {columns.id!r} (--id-col); "
-                                 f"available: {sorted(self.table.names)}")
-            if columns.id is not None and columns.id in names:
-                raise InputError(f"{path}: the id column {columns.id!r} (--id-col) is also a photometry or redshift "
-                                 "column")
             self.table.use(names + ([columns.id] if columns.id else []))
             if self.table.n_rows == 0:
                 raise InputError(f"{path}: the catalogue has no rows")
@@ -237,11 +237,6 @@ class CatalogueReader:
     def n_rows(self) -> int:
         return int(self.table.n_rows)
 
-    @property
-    def id_kind(self) -> str | None:
-        """'int' (int64 ids), 'float' (a binary file's float column, as stored), 'str', or None without ids."""
-        return None if self.columns.id is None else self.table.dtype_kind(self.columns.id)
-
     def identity(self) -> dict:
         """The file's identity for checkpoints (:func:`~sedflow_jax.io.tables.file_identity`)."""
         return file_identity(self.path)
@@ -256,10 +251,7 @@ class CatalogueReader:
 
     def read(self) -> Catalogue:
         """Every row, with every column of the file in ``table``."""
-        table = self.table.read()
-        text = self.columns.id
-        if text is not None and self.table.dtype_kind(text) == "float":  # a CSV id column: as read, never float
-            table[text] = next(iter(self.table.blocks([text], 0, self.n_rows, max(1, self.n_rows), text=[text])))[2][text]
+        table = self.table.read(text=[self.columns.id] if self.columns.id else [])  # ids as read, never float
         return catalogue_from_table(table, self.columns, redshift_range=self.redshift_range)
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -50,8 +51,8 @@ def file_identity(path: str | os.PathLike) -> dict:
     return {"path": str(Path(path).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-class Table:
-    """A column table of ``n_rows`` rows (subclasses read one format)."""
+class Table(ABC):
+    """A column table of ``n_rows`` rows (subclasses read one format: :meth:`dtype_kind` and :meth:`blocks`)."""
 
     path: Path
     n_rows: int
@@ -60,9 +61,9 @@ class Table:
     def __contains__(self, name: str) -> bool:
         return name in self.names
 
+    @abstractmethod
     def dtype_kind(self, name: str) -> str:
         """'int', 'float' or 'str': how :meth:`blocks` returns the column (numbers of any width as int/float)."""
-        raise NotImplementedError
 
     def shape(self, name: str) -> tuple[int, ...]:
         """A column's shape beyond the row axis (``()`` for a 1-D column)."""
@@ -77,17 +78,18 @@ class Table:
             if self.dtype_kind(name) == "str":
                 raise InputError(f"{self.path}: column {name!r} holds text, not numbers")
 
+    @abstractmethod
     def blocks(self, names: Sequence[str], start: int, stop: int, block_rows: int, *, text: Sequence[str] = ()
                ) -> Iterator[tuple[int, int, dict]]:
         """Yield ``(a, b, {name: rows a..b-1})`` for the blocks of :func:`aligned_ranges` covering ``[start, stop)``
         (``block_rows`` rows each but the first and last, cut at multiples of ``block_rows``); CSV columns in
         ``text`` come as the stripped text of their cells unless they hold integers (ids: never through float)."""
-        raise NotImplementedError
 
-    def read(self, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        """Every row of ``names`` (default: all columns of the table's length) in memory."""
+    def read(self, names: Sequence[str] | None = None, *, text: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """Every row of ``names`` (default: all columns of the table's length) in memory (``text``: as
+        :meth:`blocks`)."""
         names = list(self._full_length() if names is None else names)
-        parts = [blk for _, _, blk in self.blocks(names, 0, self.n_rows, max(1, self.n_rows))]
+        parts = [blk for _, _, blk in self.blocks(names, 0, self.n_rows, max(1, self.n_rows), text=text)]
         if not parts:
             return {k: self._empty(k) for k in names}
         return parts[0]
@@ -267,7 +269,30 @@ def _kind_of_dtype(dtype: np.dtype) -> str:
     return {"i": "int", "u": "int", "b": "int", "f": "float"}.get(dtype.kind, "str")
 
 
-class FITSTable(Table):
+class _SlicedTable(Table):
+    """A table read by slicing its columns (:meth:`_slice`); string cells decoded, read errors named."""
+
+    @abstractmethod
+    def _slice(self, name: str, a: int, b: int) -> np.ndarray:
+        """Rows ``a..b-1`` of column ``name``."""
+
+    def _check_range(self, names: Sequence[str], stop: int) -> None:
+        pass
+
+    def blocks(self, names, start, stop, block_rows, *, text=()):
+        self._check_range(names, stop)
+        for a, b in aligned_ranges(start, stop, block_rows):
+            out = {}
+            for name in names:
+                try:
+                    out[name] = _decoded(self._slice(name, a, b))
+                except (OSError, UnicodeDecodeError) as err:
+                    raise InputError(f"{self.path}: cannot read column {name!r} rows {a}-{b - 1} "
+                                     f"(truncated or damaged file: {err})") from None
+            yield a, b, out
+
+
+class FITSTable(_SlicedTable):
     """The first table HDU of a FITS file, memory-mapped; masked float cells read as NaN."""
 
     def __init__(self, path: Path):
@@ -288,21 +313,12 @@ class FITSTable(Table):
     def shape(self, name):
         return tuple(self._t[name].shape[1:])
 
-    def blocks(self, names, start, stop, block_rows, *, text=()):
-        for a, b in aligned_ranges(start, stop, block_rows):
-            out = {}
-            for name in names:
-                col = self._t[name][a:b]
-                if hasattr(col, "filled") and col.dtype.kind == "f":
-                    col = col.filled(np.nan)
-                try:
-                    out[name] = _decoded(np.asarray(col))
-                except (OSError, UnicodeDecodeError) as err:
-                    raise InputError(f"{self.path}: cannot read column {name!r} rows {a}-{b - 1} ({err})") from None
-            yield a, b, out
+    def _slice(self, name, a, b):
+        col = self._t[name][a:b]
+        return np.asarray(col.filled(np.nan) if hasattr(col, "filled") and col.dtype.kind == "f" else col)
 
 
-class HDF5Table(Table):
+class HDF5Table(_SlicedTable):
     """The datasets of one HDF5 group (every dataset's first axis is the row axis)."""
 
     def __init__(self, path: Path, group: str):
@@ -337,19 +353,13 @@ class HDF5Table(Table):
     def shape(self, name):
         return tuple(self._ds[name].shape[1:])
 
-    def blocks(self, names, start, stop, block_rows, *, text=()):
+    def _check_range(self, names, stop):
         short = sorted(k for k in names if self._ds[k].shape[0] < stop)
         if short:
             raise InputError(f"{self.path}: dataset(s) {short} have fewer than {stop} rows")
-        for a, b in aligned_ranges(start, stop, block_rows):
-            out = {}
-            for name in names:
-                try:
-                    out[name] = _decoded(self._ds[name][a:b])
-                except (OSError, UnicodeDecodeError) as err:
-                    raise InputError(f"{self.path}: cannot read dataset {name!r} rows {a}-{b - 1} "
-                                     f"(truncated or damaged file: {err})") from None
-            yield a, b, out
+
+    def _slice(self, name, a, b):
+        return self._ds[name][a:b]
 
     def _full_length(self):
         return [k for k in self.names if self._ds[k].shape[0] == self.n_rows]

@@ -39,7 +39,7 @@ from ..errors import InputError
 from ..flags import FLAGS, flag_reasons
 from ..params import DERIVED_NAMES, THETA_NAMES
 
-__all__ = ["SCHEMA_VERSION", "SAMPLES_CHUNK_BYTES", "FILE_ATTRS", "samples_chunks", "iter_posterior_blocks", "RowResults", "PosteriorFileWriter", "read_posterior_file"]
+__all__ = ["SCHEMA_VERSION", "SAMPLES_CHUNK_BYTES", "FILE_ATTRS", "samples_chunks", "iter_posterior_blocks", "is_string_dataset", "RowResults", "PosteriorFileWriter", "read_posterior_file"]
 
 SCHEMA_VERSION = 2  #: bump when a dataset or attribute changes meaning, name, dtype or shape
 SAMPLES_CHUNK_BYTES = 1 << 20  #: HDF5 chunk of /samples: whole galaxies, about this many bytes (float32)
@@ -162,6 +162,11 @@ class PosteriorFileWriter:
             fh.attrs[k] = json.dumps(attrs[k]) if k in _JSON_ATTRS else attrs[k]
 
 
+def is_string_dataset(d: h5py.Dataset) -> bool:
+    """Whether a dataset holds strings (read it with ``d.asstr()``)."""
+    return d.dtype.kind == "O" or h5py.check_string_dtype(d.dtype) is not None
+
+
 def _column(values) -> np.ndarray:
     v = np.asarray(values)
     return v.astype(_STR) if v.dtype.kind in "OUS" else v
@@ -206,7 +211,7 @@ def read_posterior_file(path, *, samples: bool = True, names=None) -> dict:
                 return
             if samples or name != "samples":
                 data = obj[()]
-                out[name] = obj.asstr()[()] if obj.dtype.kind == "O" or h5py.check_string_dtype(obj.dtype) else data
+                out[name] = obj.asstr()[()] if is_string_dataset(obj) else data
 
         fh.visititems(visit)
         attrs = {k: fh.attrs[k] for k in fh.attrs}
@@ -228,5 +233,5 @@ def iter_posterior_blocks(path, names, *, block_rows: int = 65536):
             out = {}
             for k in present:
                 d = fh[k]
-                out[k] = d.asstr()[a : a + block_rows] if h5py.check_string_dtype(d.dtype) else d[a : a + block_rows]
+                out[k] = d.asstr()[a : a + block_rows] if is_string_dataset(d) else d[a : a + block_rows]
             yield out

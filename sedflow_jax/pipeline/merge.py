@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import atomic_path
-from .layout import SCHEMA_VERSION, samples_chunks
+from .layout import SCHEMA_VERSION, is_string_dataset, samples_chunks
 
 __all__ = ["merge_posterior_files", "compare_posterior_files"]
 
@@ -42,8 +42,7 @@ def _meta(path: Path) -> dict:
                              "(written by this version's infer)")
         layout = {}
         for name, d in _datasets(fh).items():
-            is_str = h5py.check_string_dtype(d.dtype) is not None
-            layout[name] = (d.shape[1:], "str" if is_str else d.dtype.str, dict(d.attrs))
+            layout[name] = (d.shape[1:], "str" if is_string_dataset(d) else d.dtype.str, dict(d.attrs))
         groups = {k: dict(fh[k].attrs) for k in fh if isinstance(fh[k], h5py.Group)}
         return {"path": path, "attrs": {k: fh.attrs[k] for k in fh.attrs}, "layout": layout, "groups": groups,
                 "start": int(fh.attrs["row_start"]), "stop": int(fh.attrs["row_stop"])}
@@ -147,7 +146,7 @@ def compare_posterior_files(a, b) -> list[str]:
             if x.shape != y.shape or x.dtype.kind != y.dtype.kind:
                 diff.append(name)
                 continue
-            is_str = h5py.check_string_dtype(x.dtype) is not None
+            is_str = is_string_dataset(x)
             step = _step(name)
             for i in range(0, x.shape[0], step):
                 u, v = (d.asstr()[i : i + step] if is_str else d[i : i + step] for d in (x, y))

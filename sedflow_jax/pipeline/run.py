@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -55,14 +56,18 @@ class _MemorySource:
             if v.ndim != 1 or v.shape[0] != self.n_rows:
                 raise InputError(f"extra column {k!r} has shape {v.shape}; need ({self.n_rows},)")
 
-    def identity(self) -> dict:
+    @functools.cached_property
+    def _digest(self) -> str:  # the checkpoint's manifest and the file's attribute both need it: hash once
         c, h = self.catalogue, hashlib.sha256()
         for a in (c.x, c.flags, c.photometry.flux_nmgy, c.photometry.ivar, c.photometry.redshift):
             h.update(np.ascontiguousarray(a).tobytes())
         h.update(json.dumps([] if c.ids is None else np.asarray(c.ids).tolist(), default=str).encode())
         for k in sorted(self.extra):
             h.update(k.encode() + np.ascontiguousarray(self.extra[k]).tobytes())
-        return {"in_memory_sha256": h.hexdigest()}
+        return h.hexdigest()
+
+    def identity(self) -> dict:
+        return {"in_memory_sha256": self._digest}
 
     def summary(self) -> dict:
         """What the file's ``catalogue`` attribute records (merging refuses parts of different catalogues)."""
